@@ -1,0 +1,40 @@
+//! `edgectl`: the command line for clients and operators.
+//!
+//! Each subcommand lives in its own module; this file only parses arguments
+//! and dispatches.
+
+#![forbid(unsafe_code)]
+
+mod exec;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::Subcommand;
+
+#[derive(Parser)]
+#[command(name = "edgectl", version, about = "Client and operator tool for the edge isolate platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Worker locally in a real V8 isolate, no cluster needed.
+    Exec(exec::ExecArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // Help and version are not usage errors.
+            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Exec(args) => exec::run(args),
+    }
+}

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("control-plane: not built yet (see the control-plane issue)");
+    std::process::exit(2);
+}
