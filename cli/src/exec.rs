@@ -1,10 +1,216 @@
-//! `edgectl exec`: run a Worker locally and print one JSON object.
+//! `edgectl exec`: run a Worker locally in a real V8 isolate, no cluster, and
+//! print exactly one JSON object on stdout:
+//! `{"ok":true,"value":...,"stats":{...}}` or `{"ok":false,"error":{"kind":..,"message":..}}`.
+//! Exit code 0 on success, 1 when the Worker failed, 2 on a usage error.
+//! What the Worker logs goes to stderr, one line each.
 
+use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-#[derive(clap::Args)]
-pub struct ExecArgs {}
+use serde_json::Value;
+use serde_json::json;
+use worker_node::engine::Bundle;
+use worker_node::engine::ErrorKind;
+use worker_node::engine::HttpRequest;
+use worker_node::engine::Invocation;
+use worker_node::engine::InvocationValue;
+use worker_node::engine::Isolate;
+use worker_node::engine::Limits;
+use worker_node::engine::Module;
+use worker_node::engine::NoHostFunctions;
+use worker_node::engine::WorkerError;
 
-pub fn run(_args: ExecArgs) -> ExitCode {
-    ExitCode::from(2)
+#[derive(clap::Args, Debug)]
+#[command(group = clap::ArgGroup::new("invocation").args(["call", "fetch"]))]
+pub struct ExecArgs {
+    /// The main module (JS or TS); its default export is the Worker.
+    #[arg(long)]
+    file: PathBuf,
+    /// Another module of the bundle, as SPECIFIER=PATH (e.g. ./util.ts=src/util.ts).
+    #[arg(long = "module", value_name = "SPECIFIER=PATH")]
+    modules: Vec<String>,
+    /// Call this method of the default export with --input.
+    #[arg(long, value_name = "METHOD")]
+    call: Option<String>,
+    /// JSON argument for --call.
+    #[arg(long, value_name = "JSON", default_value = "null", requires = "call")]
+    input: String,
+    /// Send a request with this URL to the fetch handler (the default, with http://localhost/).
+    #[arg(long, value_name = "URL")]
+    fetch: Option<String>,
+    /// HTTP method for --fetch.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Request header for --fetch, as NAME:VALUE (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    headers: Vec<String>,
+    /// Request body for --fetch.
+    #[arg(long)]
+    body: Option<String>,
+    /// Heap limit of the isolate in MiB.
+    #[arg(long, default_value_t = 128)]
+    memory_mb: u64,
+    /// Wall-time limit of the invocation in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+    /// CPU-time limit of the invocation in milliseconds (defaults to --timeout-ms).
+    #[arg(long)]
+    cpu_ms: Option<u64>,
+}
+
+/// A failure of the command line itself, before any Worker ran.
+struct UsageError(String);
+
+pub fn run(args: ExecArgs) -> ExitCode {
+    match prepare(&args) {
+        Err(UsageError(message)) => {
+            print_error(&WorkerError::new(ErrorKind::BadRequest, message));
+            ExitCode::from(2)
+        }
+        Ok((bundle, invocation, limits)) => execute(&bundle, &invocation, limits),
+    }
+}
+
+fn prepare(args: &ExecArgs) -> Result<(Bundle, Invocation, Limits), UsageError> {
+    let main_name = module_name(&args.file)?;
+    let mut modules = vec![Module {
+        name: main_name.clone(),
+        source: read(&args.file)?,
+    }];
+    for spec in &args.modules {
+        let (name, path) = spec
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--module {spec}: expected SPECIFIER=PATH")))?;
+        modules.push(Module {
+            name: name.to_owned(),
+            source: read(Path::new(path))?,
+        });
+    }
+    let bundle = Bundle {
+        modules,
+        main_module: main_name,
+    };
+    let invocation = match &args.call {
+        Some(method) => {
+            serde_json::from_str::<Value>(&args.input)
+                .map_err(|e| UsageError(format!("--input is not valid JSON: {e}")))?;
+            Invocation::Call {
+                method: method.clone(),
+                input_json: args.input.clone(),
+            }
+        }
+        None => {
+            let mut headers = Vec::new();
+            for header in &args.headers {
+                let (name, value) = header
+                    .split_once(':')
+                    .ok_or_else(|| UsageError(format!("--header {header}: expected NAME:VALUE")))?;
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+            Invocation::Fetch(HttpRequest {
+                method: args.method.to_uppercase(),
+                url: args.fetch.clone().unwrap_or_else(|| "http://localhost/".into()),
+                headers,
+                body: args.body.clone().unwrap_or_default().into_bytes(),
+            })
+        }
+    };
+    if args.memory_mb == 0 || args.timeout_ms == 0 || args.cpu_ms == Some(0) {
+        return Err(UsageError("--memory-mb, --timeout-ms and --cpu-ms must be positive".into()));
+    }
+    let limits = Limits {
+        memory_bytes: args.memory_mb * 1024 * 1024,
+        wall_time: Duration::from_millis(args.timeout_ms),
+        cpu_time: Duration::from_millis(args.cpu_ms.unwrap_or(args.timeout_ms)),
+        ..Limits::default()
+    };
+    Ok((bundle, invocation, limits))
+}
+
+/// The main module's specifier: its file name, as other modules import it.
+fn module_name(path: &Path) -> Result<String, UsageError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| UsageError(format!("--file {}: not a file name", path.display())))?;
+    Ok(format!("./{name}"))
+}
+
+fn read(path: &Path) -> Result<String, UsageError> {
+    std::fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
+}
+
+fn execute(bundle: &Bundle, invocation: &Invocation, limits: Limits) -> ExitCode {
+    let mut isolate = match Isolate::new(limits) {
+        Ok(isolate) => isolate,
+        Err(e) => {
+            print_error(&WorkerError::new(ErrorKind::Crashed, e.to_string()));
+            return ExitCode::from(1);
+        }
+    };
+    let load = match isolate.load(bundle) {
+        Ok(report) => report,
+        Err(error) => {
+            print_error(&error);
+            return ExitCode::from(1);
+        }
+    };
+    print_logs(&load.logs);
+    let mut outcome = isolate.invoke(invocation, &NoHostFunctions);
+    outcome.stats.heap_used_bytes = isolate.heap_stats().map(|h| h.used_heap_size).unwrap_or(0);
+    print_logs(&outcome.logs);
+    match outcome.result {
+        Ok(value) => {
+            let stats = json!({
+                "load_ms": load.load_ms + outcome.stats.load_ms,
+                "run_ms": outcome.stats.run_ms,
+                "cpu_ms": outcome.stats.cpu_ms,
+                "heap_used_bytes": outcome.stats.heap_used_bytes,
+            });
+            println!("{}", json!({"ok": true, "value": value_json(value), "stats": stats}));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            print_error(&error);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn value_json(value: InvocationValue) -> Value {
+    match value {
+        InvocationValue::Json(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        InvocationValue::Http(response) => {
+            let mut headers = serde_json::Map::new();
+            for (name, value) in response.headers {
+                headers.insert(name, Value::String(value));
+            }
+            let mut out = json!({"status": response.status, "headers": headers});
+            match String::from_utf8(response.body) {
+                Ok(text) => out["body"] = text.into(),
+                Err(e) => {
+                    use base64::Engine as _;
+                    let bytes = e.into_bytes();
+                    out["body"] = String::from_utf8_lossy(&bytes).into_owned().into();
+                    out["body_base64"] = base64::engine::general_purpose::STANDARD.encode(&bytes).into();
+                }
+            }
+            out
+        }
+    }
+}
+
+fn print_error(error: &WorkerError) {
+    println!(
+        "{}",
+        json!({"ok": false, "error": {"kind": error.kind.as_str(), "message": error.message}})
+    );
+}
+
+fn print_logs(lines: &[worker_node::engine::LogLine]) {
+    for line in lines {
+        eprintln!("[{}] {}", line.level, line.message);
+    }
 }

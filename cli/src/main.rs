@@ -31,7 +31,15 @@ fn main() -> ExitCode {
         Err(err) => {
             let _ = err.print();
             // Help and version are not usage errors.
-            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            if !err.use_stderr() {
+                return ExitCode::SUCCESS;
+            }
+            // `exec` promises one JSON object on stdout, usage errors included.
+            if std::env::args().nth(1).as_deref() == Some("exec") {
+                let message = err.render().to_string().trim().to_owned();
+                println!("{}", serde_json::json!({"ok": false, "error": {"kind": "bad_request", "message": message}}));
+            }
+            return ExitCode::from(2);
         }
     };
     match cli.command {

@@ -1,1 +1,37 @@
-fn main() {}
+//! `loadtest`: the figures we publish, printed as one JSON document.
+//!
+//! `loadtest engine` measures the V8 engine in this process: isolate
+//! creation, Worker load, warm `call` round trips, density (N live isolates
+//! and resident memory per isolate) and, in the same run, a baseline that
+//! starts a fresh `node -e` process per invocation of the same code.
+
+#![forbid(unsafe_code)]
+
+mod engine_bench;
+mod stats;
+
+use anyhow::Result;
+use clap::Parser;
+use clap::Subcommand;
+
+#[derive(Parser)]
+#[command(name = "loadtest", about = "Benchmarks of the edge isolate platform (JSON on stdout)")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// The in-process engine against a node-per-invocation baseline.
+    Engine(engine_bench::EngineArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let report = match cli.scenario {
+        Scenario::Engine(args) => engine_bench::run(&args)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

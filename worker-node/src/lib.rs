@@ -4,5 +4,7 @@
 //!   module with `unsafe` code. A safe, typed [`engine::Isolate`] API.
 //! - [`loader`]: Worker bundles (ES modules, JS or TS) to one script.
 
+#![deny(unsafe_code)]
+
 pub mod engine;
 pub mod loader;

@@ -128,7 +128,8 @@ pub struct InvocationStats {
     pub run_ms: f64,
     /// CPU time the isolate's thread used during the invocation.
     pub cpu_ms: f64,
-    /// V8 heap in use after the invocation.
+    /// V8 heap in use after the invocation, where the caller measured it
+    /// (`Isolate::heap_stats`); 0 otherwise.
     pub heap_used_bytes: u64,
 }
 
@@ -208,6 +209,10 @@ impl WorkerError {
 /// arrives with the binding's name and JSON arguments and answers with JSON
 /// or an error message that becomes a rejected promise in the Worker.
 pub trait HostFunctions: Send + Sync {
+    /// Names of the bindings the Worker sees in `env`.
+    fn bindings(&self) -> Vec<String> {
+        Vec::new()
+    }
     fn call(&self, name: &str, args_json: &str) -> Result<String, String>;
 }
 

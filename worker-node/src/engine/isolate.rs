@@ -1,0 +1,650 @@
+//! A safe, typed isolate: create, load a Worker bundle, invoke it, read heap
+//! statistics, dispose (drop). Built on [`super::ffi`]; no unsafe code here.
+//!
+//! Each load or invocation is driven by a small event loop on the caller's
+//! thread: it starts one evaluation at a time, drains the messages the JS
+//! runtime (`runtime.js`) posts, answers host calls, fires timers, and
+//! enforces the wall-time, CPU-time and memory limits.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::collections::VecDeque;
+use std::time::Duration;
+use std::time::Instant;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::ffi::Channel;
+use super::ffi::EngineError;
+use super::ffi::JsValue;
+use super::ffi::RawContext;
+use super::ffi::TaskId;
+use super::ffi::V8;
+use super::ffi::tag;
+use super::types::*;
+use crate::loader;
+
+const WEBAPI_JS: &str = include_str!("webapi.js");
+const RUNTIME_JS: &str = include_str!("runtime.js");
+const NOTIFY_GLOBAL: &str = "__edge_notify";
+
+/// How often a running invocation is checked against its CPU and memory limits.
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// How long a terminated evaluation may take to hand back control before the
+/// isolate is considered wedged and disposed.
+const TERMINATION_GRACE: Duration = Duration::from_millis(250);
+/// Limit for setting up a fresh isolate's runtime.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// V8 heap figures of one isolate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct HeapStats {
+    pub used_heap_size: u64,
+    pub total_heap_size: u64,
+    pub total_physical_size: u64,
+    pub heap_size_limit: u64,
+}
+
+/// What loading a Worker produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadReport {
+    pub load_ms: f64,
+    /// What the Worker's top-level code wrote to the console.
+    pub logs: Vec<LogLine>,
+}
+
+/// One V8 isolate that holds at most one Worker.
+///
+/// After a timeout or memory failure the isolate's heap cannot be trusted, so
+/// it is replaced by a fresh one and the Worker reloaded on the next call,
+/// transparently (that reload shows up as `load_ms`).
+pub struct Isolate {
+    v8: &'static V8,
+    context: Option<RawContext>,
+    limits: Limits,
+    worker: Option<LoadedBundle>,
+    next_invocation: u64,
+}
+
+struct LoadedBundle {
+    script: String,
+    /// Whether the current context has this bundle evaluated.
+    live: bool,
+}
+
+impl Isolate {
+    /// A fresh, pre-warmed isolate: V8 context with the web APIs and runtime.
+    pub fn new(limits: Limits) -> Result<Isolate, EngineError> {
+        let v8 = V8::get()?;
+        let context = new_context(v8, &limits)?;
+        Ok(Isolate {
+            v8,
+            context: Some(context),
+            limits,
+            worker: None,
+            next_invocation: 1,
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Changes the limits for later invocations (the memory limit applies at once).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        if let Some(context) = &self.context {
+            context.set_hard_memory_limit(limits.memory_bytes);
+        }
+    }
+
+    /// Loads a Worker: checks its size, compiles its modules to one script,
+    /// evaluates it and resolves the default export. An isolate holds one
+    /// Worker; loading another replaces the context first.
+    pub fn load(&mut self, bundle: &Bundle) -> Result<LoadReport, WorkerError> {
+        let started = Instant::now();
+        let size = bundle.size_bytes();
+        if size > self.limits.max_bundle_bytes {
+            return Err(WorkerError::new(
+                ErrorKind::BundleTooLarge,
+                format!(
+                    "the bundle is {size} bytes; the limit is {} bytes",
+                    self.limits.max_bundle_bytes
+                ),
+            ));
+        }
+        let script = loader::compile_bundle(bundle)
+            .map_err(|e| WorkerError::new(ErrorKind::Compile, e.to_string()))?;
+        if self.worker.is_some() {
+            self.reset_context()?;
+        }
+        self.worker = Some(LoadedBundle { script, live: false });
+        let logs = self.evaluate_worker().inspect_err(|_| self.worker = None)?;
+        Ok(LoadReport {
+            load_ms: started.elapsed().as_secs_f64() * 1e3,
+            logs,
+        })
+    }
+
+    /// Runs one invocation of the loaded Worker. `host` answers the Worker's
+    /// binding calls; the Worker sees one `env` entry per name in `host.bindings()`.
+    pub fn invoke(&mut self, invocation: &Invocation, host: &dyn HostFunctions) -> Outcome {
+        let mut outcome = Outcome {
+            result: Err(WorkerError::new(ErrorKind::NotFound, "no Worker is loaded")),
+            logs: Vec::new(),
+            stats: InvocationStats::default(),
+        };
+        let reload_started = Instant::now();
+        match self.ensure_live() {
+            Ok(true) => outcome.stats.load_ms = reload_started.elapsed().as_secs_f64() * 1e3,
+            Ok(false) => {}
+            Err(error) => {
+                outcome.result = Err(error);
+                return outcome;
+            }
+        }
+        let message = match self.invocation_message(invocation, host) {
+            Ok(message) => message,
+            Err(error) => {
+                outcome.result = Err(error);
+                return outcome;
+            }
+        };
+        let inv = self.next_invocation - 1;
+        let started = Instant::now();
+        let code = format!("__edge.invoke({message})");
+        let (result, cpu_used) = self.drive(code, host, |message| match message {
+            Message::Done { inv: done, .. } => *done == inv,
+            _ => false,
+        });
+        outcome.stats.run_ms = started.elapsed().as_secs_f64() * 1e3;
+        outcome.stats.cpu_ms = cpu_used.as_secs_f64() * 1e3;
+        outcome.result = match result {
+            Ok(Message::Done {
+                ok,
+                value,
+                kind,
+                message,
+                logs,
+                ..
+            }) => {
+                outcome.logs = logs;
+                if ok {
+                    value_from_wire(value, self.limits.max_output_bytes)
+                } else {
+                    Err(WorkerError::new(parse_kind(&kind), message.unwrap_or_default()))
+                }
+            }
+            Ok(_) => unreachable!("drive returns only the awaited message"),
+            Err(error) => Err(error),
+        };
+        // Heap statistics are not gathered here: asking V8 costs a round trip
+        // to the isolate thread (~0.5 ms, more than a warm call). Callers that
+        // want them ask `heap_stats()`.
+        outcome
+    }
+
+    /// V8 heap statistics, or `None` if the isolate does not answer in time.
+    pub fn heap_stats(&self) -> Option<HeapStats> {
+        let json = self.context.as_ref()?.heap_stats_json(Duration::from_millis(500))?;
+        serde_json::from_str(&json).ok()
+    }
+
+    /// CPU time the isolate's thread has used since it started.
+    pub fn isolate_cpu_time(&self) -> Option<Duration> {
+        let tid = self.context.as_ref()?.isolate_tid()?;
+        thread_cpu_time(tid)
+    }
+
+    /// The V8 version serving this isolate.
+    pub fn v8_version(&self) -> &'static str {
+        self.v8.version()
+    }
+
+    fn invocation_message(
+        &mut self,
+        invocation: &Invocation,
+        host: &dyn HostFunctions,
+    ) -> Result<String, WorkerError> {
+        let inv = self.next_invocation;
+        self.next_invocation += 1;
+        let mut seed = [0u8; 32];
+        rand::fill(&mut seed);
+        let base64 = base64::engine::general_purpose::STANDARD;
+        let mut message = serde_json::json!({
+            "inv": inv,
+            "seed": base64.encode(seed),
+            "maxOutput": self.limits.max_output_bytes,
+            "bindings": host.bindings(),
+        });
+        match invocation {
+            Invocation::Fetch(request) => {
+                if !request.url.contains(':') {
+                    return Err(WorkerError::new(
+                        ErrorKind::BadRequest,
+                        format!("request url '{}' is not an absolute URL", request.url),
+                    ));
+                }
+                message["kind"] = "fetch".into();
+                message["request"] = serde_json::json!({
+                    "method": if request.method.is_empty() { "GET" } else { &request.method },
+                    "url": request.url,
+                    "headers": request.headers,
+                    "body_base64": base64.encode(&request.body),
+                });
+            }
+            Invocation::Call { method, input_json } => {
+                if method.is_empty() {
+                    return Err(WorkerError::new(ErrorKind::BadRequest, "the method name is empty"));
+                }
+                let input = if input_json.trim().is_empty() { "null" } else { input_json };
+                if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
+                    return Err(WorkerError::new(
+                        ErrorKind::BadRequest,
+                        format!("the input is not valid JSON: {e}"),
+                    ));
+                }
+                message["kind"] = "call".into();
+                message["method"] = method.as_str().into();
+                message["input"] = input.into();
+            }
+        }
+        Ok(js_literal(&message.to_string()))
+    }
+
+    /// Makes sure a context exists and holds the Worker; true if it had to
+    /// rebuild (after a failure) or evaluate the Worker again.
+    fn ensure_live(&mut self) -> Result<bool, WorkerError> {
+        let mut rebuilt = false;
+        if self.context.is_none() {
+            self.context = Some(new_context(self.v8, &self.limits).map_err(engine_failure)?);
+            if let Some(worker) = &mut self.worker {
+                worker.live = false;
+            }
+            rebuilt = true;
+        }
+        match &self.worker {
+            None => Err(WorkerError::new(ErrorKind::NotFound, "no Worker is loaded in this isolate")),
+            Some(worker) if worker.live => Ok(rebuilt),
+            Some(_) => {
+                self.evaluate_worker()?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn reset_context(&mut self) -> Result<(), WorkerError> {
+        self.dispose_context();
+        self.context = Some(new_context(self.v8, &self.limits).map_err(engine_failure)?);
+        Ok(())
+    }
+
+    /// Drops the context off the caller's thread: freeing it joins the
+    /// isolate's thread, which may first have to unwind terminated JS.
+    fn dispose_context(&mut self) {
+        if let Some(context) = self.context.take() {
+            if let Some(worker) = &mut self.worker {
+                worker.live = false;
+            }
+            let _ = std::thread::Builder::new()
+                .name("v8-dispose".into())
+                .spawn(move || drop(context));
+        }
+    }
+
+    fn evaluate_worker(&mut self) -> Result<Vec<LogLine>, WorkerError> {
+        let script = match &self.worker {
+            Some(worker) => worker.script.clone(),
+            None => return Ok(Vec::new()),
+        };
+        // The loader's script sets `__edge_main`; `__edge.load()` then awaits it.
+        let code = format!("{script}\n;__edge.load()");
+        let (result, _) = self.drive(code, &NoHostFunctions, |message| {
+            matches!(message, Message::Loaded { .. } | Message::Failed { .. })
+        });
+        match result {
+            Ok(Message::Loaded { logs }) => {
+                if let Some(worker) = &mut self.worker {
+                    worker.live = true;
+                }
+                Ok(logs)
+            }
+            Ok(Message::Failed { kind, message, .. }) => {
+                // A Worker whose top level throws leaves a half-built context.
+                self.dispose_context();
+                Err(WorkerError::new(parse_kind(&kind), message))
+            }
+            Ok(_) => unreachable!("drive returns only the awaited message"),
+            Err(error) => {
+                self.dispose_context();
+                Err(error)
+            }
+        }
+    }
+
+    /// The event loop: evaluates `first`, then keeps draining messages until
+    /// one satisfies `wanted`, a limit is hit, or the Worker fails. Also
+    /// returns the CPU time the isolate's thread used meanwhile.
+    fn drive(
+        &mut self,
+        first: String,
+        host: &dyn HostFunctions,
+        wanted: impl Fn(&Message) -> bool,
+    ) -> (Result<Message, WorkerError>, Duration) {
+        let limits = self.limits;
+        let Some(context) = self.context.as_ref() else {
+            return (Err(WorkerError::new(ErrorKind::Crashed, "the isolate is gone")), Duration::ZERO);
+        };
+        let started = Instant::now();
+        let deadline = started + limits.wall_time;
+        let cpu_start = context.isolate_tid().and_then(thread_cpu_time);
+        let mut queue: VecDeque<String> = VecDeque::from([first]);
+        let mut in_flight: Option<TaskId> = None;
+        let mut drain_wanted = false;
+        let mut timers: BinaryHeap<Reverse<(Instant, u64, u64)>> = BinaryHeap::new();
+        let mut last_poll = Instant::now();
+
+        let outcome = loop {
+            if in_flight.is_none() {
+                if let Some(code) = queue.pop_front() {
+                    in_flight = Some(context.eval(&code));
+                } else if drain_wanted {
+                    drain_wanted = false;
+                    in_flight = Some(context.eval("__edge.drain()"));
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(limit_error(
+                    ErrorKind::Timeout,
+                    format!("wall-time limit of {} ms exceeded", limits.wall_time.as_millis()),
+                ));
+            }
+            let mut wait = (deadline - now).min(POLL_INTERVAL);
+            if let Some(Reverse((due, _, _))) = timers.peek() {
+                wait = wait.min(due.saturating_duration_since(now));
+            }
+            match context.recv_timeout(wait) {
+                Some((Channel::EvalResult, value)) => {
+                    in_flight = None;
+                    match value {
+                        JsValue::String(text) => match self.handle_messages(&text, host, &wanted, &mut queue, &mut timers) {
+                            Ok(Some(done)) => break Ok(done),
+                            Ok(None) => {}
+                            Err(error) => break Err(error),
+                        },
+                        JsValue::Error { tag, message } => break Err(error_from_tag(tag, message, &limits, context)),
+                        other => {
+                            break Err(limit_error(
+                                ErrorKind::Runtime,
+                                format!("the runtime returned an unexpected value {other:?}"),
+                            ));
+                        }
+                    }
+                }
+                Some((Channel::Notify, _)) => drain_wanted = true,
+                None => {}
+            }
+            let now = Instant::now();
+            while let Some(Reverse((due, inv, id))) = timers.peek().copied() {
+                if due > now {
+                    break;
+                }
+                timers.pop();
+                queue.push_back(format!("__edge.fire({inv}, {id})"));
+            }
+            if now.duration_since(last_poll) >= POLL_INTERVAL {
+                last_poll = now;
+                if context.hard_memory_limit_reached() {
+                    break Err(memory_error(&limits));
+                }
+                if let (Some(start), Some(tid)) = (cpu_start, context.isolate_tid()) {
+                    if let Some(used) = thread_cpu_time(tid) {
+                        if used.saturating_sub(start) > limits.cpu_time {
+                            break Err(limit_error(
+                                ErrorKind::Timeout,
+                                format!("CPU-time limit of {} ms exceeded", limits.cpu_time.as_millis()),
+                            ));
+                        }
+                    }
+                }
+            }
+        };
+
+        let cpu_used = match (cpu_start, context.isolate_tid().and_then(thread_cpu_time)) {
+            (Some(start), Some(end)) => end.saturating_sub(start),
+            _ => Duration::ZERO,
+        };
+        let result = match outcome {
+            Ok(message) => Ok(message),
+            Err(StopReason { error, terminate }) => {
+                if terminate {
+                    self.terminate(in_flight);
+                }
+                Err(error)
+            }
+        };
+        (result, cpu_used)
+    }
+
+    /// Stops whatever the isolate runs after a limit was hit. A running
+    /// evaluation is cancelled; the heap is then distrusted and the context
+    /// replaced (on the next call), since a terminated Worker may have left
+    /// its state half-updated and a promise-job loop cannot be cancelled.
+    fn terminate(&mut self, in_flight: Option<TaskId>) {
+        if let (Some(context), Some(task)) = (&self.context, in_flight) {
+            context.cancel(task);
+            let _ = context.recv_timeout(TERMINATION_GRACE);
+        }
+        self.dispose_context();
+    }
+
+    fn handle_messages(
+        &self,
+        text: &str,
+        host: &dyn HostFunctions,
+        wanted: &impl Fn(&Message) -> bool,
+        queue: &mut VecDeque<String>,
+        timers: &mut BinaryHeap<Reverse<(Instant, u64, u64)>>,
+    ) -> Result<Option<Message>, StopReason> {
+        let messages: Vec<Message> = serde_json::from_str(text).map_err(|e| {
+            limit_error(ErrorKind::Runtime, format!("the runtime sent an unreadable message: {e}"))
+        })?;
+        let mut found = None;
+        for message in messages {
+            match &message {
+                Message::Call { inv, id, name, args } => {
+                    let answer = match host.call(name, args) {
+                        Ok(value) => serde_json::json!({"inv": inv, "id": id, "ok": true, "value": value}),
+                        Err(error) => serde_json::json!({"inv": inv, "id": id, "ok": false, "error": error}),
+                    };
+                    queue.push_back(format!("__edge.settle({})", js_literal(&answer.to_string())));
+                }
+                Message::Timer { inv, id, ms } => {
+                    timers.push(Reverse((Instant::now() + Duration::from_millis(*ms), *inv, *id)));
+                }
+                _ if found.is_none() && wanted(&message) => found = Some(message),
+                _ => {}
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Drop for Isolate {
+    fn drop(&mut self) {
+        // Dispose on this thread: callers that drop an isolate expect its
+        // memory back when `drop` returns.
+        self.context.take();
+    }
+}
+
+/// A message from `runtime.js`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+enum Message {
+    Loaded {
+        #[serde(default)]
+        logs: Vec<LogLine>,
+    },
+    Failed {
+        kind: String,
+        message: String,
+        #[serde(default)]
+        #[allow(dead_code)]
+        logs: Vec<LogLine>,
+    },
+    Done {
+        inv: u64,
+        ok: bool,
+        #[serde(default)]
+        value: Option<WireValue>,
+        #[serde(default)]
+        kind: String,
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        logs: Vec<LogLine>,
+    },
+    Call {
+        inv: u64,
+        id: u64,
+        name: String,
+        args: String,
+    },
+    Timer {
+        inv: u64,
+        id: u64,
+        ms: u64,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WireValue {
+    Json(String),
+    Http(WireResponse),
+}
+
+#[derive(Debug, Deserialize)]
+struct WireResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body_base64: String,
+}
+
+/// Why the event loop stopped early, and whether JS must be interrupted.
+struct StopReason {
+    error: WorkerError,
+    terminate: bool,
+}
+
+fn limit_error(kind: ErrorKind, message: String) -> StopReason {
+    let terminate = matches!(kind, ErrorKind::Timeout | ErrorKind::Memory);
+    StopReason {
+        error: WorkerError::new(kind, message),
+        terminate,
+    }
+}
+
+fn memory_error(limits: &Limits) -> StopReason {
+    limit_error(
+        ErrorKind::Memory,
+        format!("memory limit of {} MiB exceeded", limits.memory_bytes / (1024 * 1024)),
+    )
+}
+
+fn error_from_tag(tag: u8, message: String, limits: &Limits, context: &RawContext) -> StopReason {
+    match tag {
+        tag::OOM_EXCEPTION => memory_error(limits),
+        _ if context.hard_memory_limit_reached() => memory_error(limits),
+        tag::PARSE_EXCEPTION => StopReason {
+            error: WorkerError::new(ErrorKind::Compile, message),
+            terminate: false,
+        },
+        tag::TIMEOUT_EXCEPTION | tag::TERMINATED_EXCEPTION => limit_error(
+            ErrorKind::Timeout,
+            format!("execution was terminated: {message}"),
+        ),
+        _ => StopReason {
+            error: WorkerError::new(ErrorKind::Runtime, message),
+            terminate: false,
+        },
+    }
+}
+
+fn value_from_wire(value: Option<WireValue>, max_output: usize) -> Result<InvocationValue, WorkerError> {
+    let too_large = |size: usize| {
+        WorkerError::new(
+            ErrorKind::OutputTooLarge,
+            format!("the result is {size} bytes; the output limit is {max_output} bytes"),
+        )
+    };
+    match value {
+        Some(WireValue::Json(json)) if json.len() > max_output => Err(too_large(json.len())),
+        Some(WireValue::Json(json)) => Ok(InvocationValue::Json(json)),
+        Some(WireValue::Http(response)) => {
+            let body = base64::engine::general_purpose::STANDARD
+                .decode(response.body_base64.as_bytes())
+                .map_err(|e| WorkerError::new(ErrorKind::Runtime, format!("unreadable response body: {e}")))?;
+            if body.len() > max_output {
+                return Err(too_large(body.len()));
+            }
+            Ok(InvocationValue::Http(HttpResponse {
+                status: response.status,
+                headers: response.headers,
+                body,
+            }))
+        }
+        None => Ok(InvocationValue::Json("null".into())),
+    }
+}
+
+fn parse_kind(kind: &str) -> ErrorKind {
+    match kind {
+        "compile" => ErrorKind::Compile,
+        "timeout" => ErrorKind::Timeout,
+        "memory" => ErrorKind::Memory,
+        "output_too_large" => ErrorKind::OutputTooLarge,
+        "bundle_too_large" => ErrorKind::BundleTooLarge,
+        "not_found" => ErrorKind::NotFound,
+        "bad_request" => ErrorKind::BadRequest,
+        _ => ErrorKind::Runtime,
+    }
+}
+
+fn engine_failure(error: EngineError) -> WorkerError {
+    WorkerError::new(ErrorKind::Crashed, format!("the engine failed: {error}"))
+}
+
+/// JSON text as a JS string literal (JSON strings are valid JS literals since
+/// ES2019), so the runtime parses it with `JSON.parse` on its side.
+fn js_literal(json: &str) -> String {
+    format!("JSON.parse({})", serde_json::Value::String(json.to_owned()))
+}
+
+/// A fresh context with the web APIs and runtime evaluated and the memory limit set.
+fn new_context(v8: &'static V8, limits: &Limits) -> Result<RawContext, EngineError> {
+    let context = RawContext::new(v8, NOTIFY_GLOBAL)?;
+    for (name, source) in [("webapi.js", WEBAPI_JS), ("runtime.js", RUNTIME_JS)] {
+        context.eval(source);
+        match context.recv_timeout(SETUP_TIMEOUT) {
+            Some((Channel::EvalResult, JsValue::Error { message, .. })) => {
+                return Err(EngineError::Setup(format!("{name} failed: {message}")));
+            }
+            Some((Channel::EvalResult, _)) => {}
+            _ => return Err(EngineError::Setup(format!("{name} did not finish"))),
+        }
+    }
+    context.set_hard_memory_limit(limits.memory_bytes);
+    Ok(context)
+}
+
+/// CPU time of one thread of this process, from the scheduler's own
+/// accounting (`/proc/self/task/TID/schedstat`, first field in nanoseconds).
+fn thread_cpu_time(tid: i32) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
