@@ -1,4 +1,5 @@
-//! `edgectl exec`: run a Worker locally in a real V8 isolate, no cluster, and
+//! `edgectl exec`: run a Worker locally in a real V8 isolate inside a sandbox
+//! process, exactly as a worker node runs it, no cluster, and
 //! print exactly one JSON object on stdout:
 //! `{"ok":true,"value":...,"stats":{...}}` or `{"ok":false,"error":{"kind":..,"message":..}}`.
 //! Exit code 0 on success, 1 when the Worker failed, 2 on a usage error.
@@ -7,6 +8,7 @@
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,11 +18,12 @@ use worker_node::engine::ErrorKind;
 use worker_node::engine::HttpRequest;
 use worker_node::engine::Invocation;
 use worker_node::engine::InvocationValue;
-use worker_node::engine::Isolate;
 use worker_node::engine::Limits;
 use worker_node::engine::Module;
 use worker_node::engine::NoHostFunctions;
 use worker_node::engine::WorkerError;
+use worker_node::sandbox::SandboxConfig;
+use worker_node::sandbox::Supervisor;
 
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("invocation").args(["call", "fetch"]))]
@@ -142,24 +145,51 @@ fn read(path: &Path) -> Result<String, UsageError> {
     std::fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
 }
 
+/// Runs the Worker exactly as a worker node does: in a sandbox process (this
+/// binary re-executed, see `worker_node::sandbox`) with its memory cgroup,
+/// empty network namespace and seccomp filter, through the supervisor.
 fn execute(bundle: &Bundle, invocation: &Invocation, limits: Limits) -> ExitCode {
-    let mut isolate = match Isolate::new(limits) {
-        Ok(isolate) => isolate,
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
         Err(e) => {
-            print_error(&WorkerError::new(ErrorKind::Crashed, e.to_string()));
+            print_error(&WorkerError::new(ErrorKind::Crashed, format!("cannot start the runtime: {e}")));
             return ExitCode::from(1);
         }
     };
-    let load = match isolate.load(bundle) {
-        Ok(report) => report,
+    runtime.block_on(execute_sandboxed(bundle, invocation, limits))
+}
+
+async fn execute_sandboxed(bundle: &Bundle, invocation: &Invocation, limits: Limits) -> ExitCode {
+    let config = SandboxConfig {
+        // One sandbox, started for this Worker; nothing kept warm.
+        warm_sandboxes: 0,
+        prewarmed_isolates: 1,
+        memory_per_isolate: limits.memory_bytes.max(SandboxConfig::default().memory_per_isolate),
+        memory_per_tenant: u64::MAX,
+        ..SandboxConfig::default()
+    };
+    let supervisor = match Supervisor::start(config).await {
+        Ok(supervisor) => supervisor,
+        Err(e) => {
+            print_error(&WorkerError::new(ErrorKind::Crashed, e));
+            return ExitCode::from(1);
+        }
+    };
+    let code = run_in(&supervisor, bundle, invocation, limits).await;
+    supervisor.shutdown().await;
+    code
+}
+
+async fn run_in(supervisor: &Supervisor, bundle: &Bundle, invocation: &Invocation, limits: Limits) -> ExitCode {
+    let load = match supervisor.load("edgectl-exec", bundle, limits).await {
+        Ok(load) => load,
         Err(error) => {
-            print_error(&error);
+            print_error(&error.into_worker_error());
             return ExitCode::from(1);
         }
     };
     print_logs(&load.logs);
-    let mut outcome = isolate.invoke(invocation, &NoHostFunctions);
-    outcome.stats.heap_used_bytes = isolate.heap_stats().map(|h| h.used_heap_size).unwrap_or(0);
+    let outcome = supervisor.invoke(&load.handle, invocation, Arc::new(NoHostFunctions)).await;
     print_logs(&outcome.logs);
     match outcome.result {
         Ok(value) => {

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod engine_bench;
+mod sandbox;
 mod stats;
 
 use anyhow::Result;
@@ -25,12 +26,17 @@ struct Cli {
 enum Scenario {
     /// The in-process engine against a node-per-invocation baseline.
     Engine(engine_bench::EngineArgs),
+    /// Workers run as the node runs them: in sandbox processes (this binary).
+    Sandbox(sandbox::SandboxArgs),
 }
 
 fn main() -> Result<()> {
+    // Sandboxes are this binary re-executed: serve one and never return.
+    worker_node::sandbox::run_child_if_requested();
     let cli = Cli::parse();
     let report = match cli.scenario {
         Scenario::Engine(args) => engine_bench::run(&args)?,
+        Scenario::Sandbox(args) => sandbox::run(&args)?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -9,6 +9,9 @@
 //
 // It also defines `globalThis.__edge_internal`, the hooks the host runtime uses:
 // reseedRandom, base64Encode/base64Decode, requestFromWire and responseToWire.
+//
+// Tests: worker-node/tests/js/webapi_conformance.js (run in node with
+// tests/js/run_in_node.cjs, which also cross-checks against node's own classes).
 (function () {
   "use strict";
 
@@ -43,11 +46,13 @@
     }
   }
 
+  const isObject = (v) => (typeof v === "object" && v !== null) || typeof v === "function";
+
   // An opaque token: constructors given it skip their public argument handling.
   const INTERNAL = Symbol("internal");
   const EMPTY_BYTES = new Uint8Array(0);
 
-  // ---- DOMException -----------------------------------------------------------
+  // ---- DOMException -------------------------------------------------------------
 
   const DOM_CODES = Object.assign(Object.create(null), {
     IndexSizeError: 1, HierarchyRequestError: 3, WrongDocumentError: 4, InvalidCharacterError: 5,
@@ -63,39 +68,28 @@
       // An own property (like `message`), so stack traces and Error#toString show it.
       Object.defineProperty(this, "name", { value: str(name), writable: true, configurable: true });
     }
-    get code() {
-      return DOM_CODES[this.name] || 0;
-    }
+    get code() { return DOM_CODES[this.name] || 0; }
   }
   tag(DOMException, "DOMException");
 
-  // ---- Byte helpers ------------------------------------------------------------
+  // ---- Byte helpers --------------------------------------------------------------
 
-  const TA_PROTO = Object.getPrototypeOf(Uint8Array.prototype);
-  // %TypedArray%.prototype[@@toStringTag] reads the internal slot: an unspoofable type test.
-  const typedArrayName = Object.getOwnPropertyDescriptor(TA_PROTO, Symbol.toStringTag).get;
+  // %TypedArray%.prototype[@@toStringTag] reads an internal slot: an unspoofable type test.
+  const typedArrayName = Object.getOwnPropertyDescriptor(
+    Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag).get;
   const HAS_SAB = typeof SharedArrayBuffer === "function";
-
-  function isArrayBuffer(x) {
-    return x instanceof ArrayBuffer || (HAS_SAB && x instanceof SharedArrayBuffer);
-  }
 
   // A Uint8Array over the bytes of a BufferSource (no copy), or null if x is not one.
   function bytesOf(x) {
     if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-    if (isArrayBuffer(x)) return new Uint8Array(x);
+    if (x instanceof ArrayBuffer || (HAS_SAB && x instanceof SharedArrayBuffer)) return new Uint8Array(x);
     return null;
   }
 
   function concatBytes(chunks) {
-    let total = 0;
-    for (const c of chunks) total += c.length;
-    const out = new Uint8Array(total);
+    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
+    for (const c of chunks) { out.set(c, at); at += c.length; }
     return out;
   }
 
@@ -110,7 +104,7 @@
     return out;
   }
 
-  // ---- UTF-8 -------------------------------------------------------------------
+  // ---- UTF-8 ---------------------------------------------------------------------
 
   function isSurrogatePair(s, i) {
     const c = s.charCodeAt(i);
@@ -123,10 +117,8 @@
       const c = s.charCodeAt(i);
       if (c < 0x80) len += 1;
       else if (c < 0x800) len += 2;
-      else if (isSurrogatePair(s, i)) {
-        len += 4;
-        i++;
-      } else len += 3; // other BMP characters, and lone surrogates (written as U+FFFD)
+      else if (isSurrogatePair(s, i)) { len += 4; i++; }
+      else len += 3; // other BMP characters, and lone surrogates (written as U+FFFD)
     }
     return len;
   }
@@ -134,37 +126,27 @@
   // Writes s as UTF-8 into out[at..]; stops before a character that does not fit.
   // Returns [code units read, bytes written].
   function utf8Write(s, out, at) {
-    const n = s.length;
-    const end = out.length;
-    let i = 0;
-    let p = at;
+    const n = s.length, end = out.length;
+    let i = 0, p = at;
     while (i < n) {
-      let c = s.charCodeAt(i);
-      let units = 1;
+      let c = s.charCodeAt(i), units = 1;
       if (c >= 0xd800 && c <= 0xdfff) {
-        if (isSurrogatePair(s, i)) {
-          c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(i + 1) - 0xdc00);
-          units = 2;
-        } else c = 0xfffd;
+        if (isSurrogatePair(s, i)) { c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(i + 1) - 0xdc00); units = 2; }
+        else c = 0xfffd;
       }
       if (c < 0x80) {
         if (p >= end) break;
         out[p++] = c;
       } else if (c < 0x800) {
         if (p + 2 > end) break;
-        out[p++] = 0xc0 | (c >> 6);
-        out[p++] = 0x80 | (c & 0x3f);
+        out[p++] = 0xc0 | (c >> 6); out[p++] = 0x80 | (c & 0x3f);
       } else if (c < 0x10000) {
         if (p + 3 > end) break;
-        out[p++] = 0xe0 | (c >> 12);
-        out[p++] = 0x80 | ((c >> 6) & 0x3f);
-        out[p++] = 0x80 | (c & 0x3f);
+        out[p++] = 0xe0 | (c >> 12); out[p++] = 0x80 | ((c >> 6) & 0x3f); out[p++] = 0x80 | (c & 0x3f);
       } else {
         if (p + 4 > end) break;
-        out[p++] = 0xf0 | (c >> 18);
-        out[p++] = 0x80 | ((c >> 12) & 0x3f);
-        out[p++] = 0x80 | ((c >> 6) & 0x3f);
-        out[p++] = 0x80 | (c & 0x3f);
+        out[p++] = 0xf0 | (c >> 18); out[p++] = 0x80 | ((c >> 12) & 0x3f);
+        out[p++] = 0x80 | ((c >> 6) & 0x3f); out[p++] = 0x80 | (c & 0x3f);
       }
       i += units;
     }
@@ -186,9 +168,7 @@
     return out;
   }
 
-  function newUtf8State() {
-    return { cp: 0, seen: 0, needed: 0, lower: 0x80, upper: 0xbf };
-  }
+  const newUtf8State = () => ({ cp: 0, seen: 0, needed: 0, lower: 0x80, upper: 0xbf });
 
   // The WHATWG UTF-8 decoder: each maximal invalid subpart becomes one U+FFFD
   // (or a TypeError when fatal). `st` carries a partial sequence across chunks.
@@ -204,19 +184,15 @@
       const b = bytes[i];
       if (needed === 0) {
         if (b < 0x80) out[o++] = b;
-        else if (b >= 0xc2 && b <= 0xdf) {
-          needed = 1;
-          cp = b & 0x1f;
-        } else if (b >= 0xe0 && b <= 0xef) {
+        else if (b >= 0xc2 && b <= 0xdf) { needed = 1; cp = b & 0x1f; }
+        else if (b >= 0xe0 && b <= 0xef) {
           if (b === 0xe0) lower = 0xa0;
           else if (b === 0xed) upper = 0x9f; // no surrogates
-          needed = 2;
-          cp = b & 0xf;
+          needed = 2; cp = b & 0xf;
         } else if (b >= 0xf0 && b <= 0xf4) {
           if (b === 0xf0) lower = 0x90;
           else if (b === 0xf4) upper = 0x8f; // nothing above U+10FFFF
-          needed = 3;
-          cp = b & 0x7;
+          needed = 3; cp = b & 0x7;
         } else {
           if (fatal) fail();
           out[o++] = 0xfffd;
@@ -225,30 +201,24 @@
       }
       if (b < lower || b > upper) {
         // The sequence ends early: emit U+FFFD and reprocess this byte as a new start.
-        cp = needed = seen = 0;
-        lower = 0x80;
-        upper = 0xbf;
+        cp = needed = seen = 0; lower = 0x80; upper = 0xbf;
         if (fatal) fail();
         out[o++] = 0xfffd;
         i--;
         continue;
       }
-      lower = 0x80;
-      upper = 0xbf;
+      lower = 0x80; upper = 0xbf;
       cp = (cp << 6) | (b & 0x3f);
       if (++seen === needed) {
         if (cp > 0xffff) {
           cp -= 0x10000;
-          out[o++] = 0xd800 + (cp >> 10);
-          out[o++] = 0xdc00 + (cp & 0x3ff);
+          out[o++] = 0xd800 + (cp >> 10); out[o++] = 0xdc00 + (cp & 0x3ff);
         } else out[o++] = cp;
         cp = needed = seen = 0;
       }
     }
     if (flush && needed !== 0) {
-      cp = needed = seen = 0;
-      lower = 0x80;
-      upper = 0xbf;
+      cp = needed = seen = 0; lower = 0x80; upper = 0xbf;
       if (fatal) fail();
       out[o++] = 0xfffd;
     }
@@ -257,23 +227,17 @@
   }
 
   // UTF-8 decode without BOM handling (replacement mode), as URLs and forms use it.
-  function utf8Decode(bytes) {
-    return utf8DecodeChunk(newUtf8State(), bytes, true, false);
-  }
+  const utf8Decode = (bytes) => utf8DecodeChunk(newUtf8State(), bytes, true, false);
 
   // The Encoding standard's "UTF-8 decode": a leading BOM is dropped (bodies' text()).
   function utf8DecodeBOM(bytes) {
-    const start = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-    return utf8Decode(start ? bytes.subarray(start) : bytes);
+    const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+    return utf8Decode(bom ? bytes.subarray(3) : bytes);
   }
 
   class TextEncoder {
-    get encoding() {
-      return "utf-8";
-    }
-    encode(input = "") {
-      return utf8Encode(str(input));
-    }
+    get encoding() { return "utf-8"; }
+    encode(input = "") { return utf8Encode(str(input)); }
     encodeInto(source, destination) {
       requireArgs(arguments.length, 2, "TextEncoder.encodeInto");
       if (!(destination instanceof Uint8Array)) throw new TypeError("encodeInto: destination must be a Uint8Array");
@@ -283,7 +247,8 @@
   }
   tag(TextEncoder, "TextEncoder");
 
-  const UTF8_LABELS = new Set(["unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8"]);
+  const UTF8_LABELS = new Set(["unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8",
+    "x-unicode20utf8"]);
 
   class TextDecoder {
     #fatal;
@@ -299,24 +264,15 @@
       this.#fatal = !!options.fatal;
       this.#ignoreBOM = !!options.ignoreBOM;
     }
-    get encoding() {
-      return "utf-8";
-    }
-    get fatal() {
-      return this.#fatal;
-    }
-    get ignoreBOM() {
-      return this.#ignoreBOM;
-    }
+    get encoding() { return "utf-8"; }
+    get fatal() { return this.#fatal; }
+    get ignoreBOM() { return this.#ignoreBOM; }
     decode(input = undefined, options = undefined) {
       const bytes = input === undefined ? EMPTY_BYTES : bytesOf(input);
       if (bytes === null) throw new TypeError("TextDecoder.decode: input must be an ArrayBuffer or ArrayBufferView");
       const stream = !!dict(options).stream;
       // A call after a non-streaming one starts a fresh stream.
-      if (!this.#streaming) {
-        this.#state = newUtf8State();
-        this.#bomSeen = false;
-      }
+      if (!this.#streaming) { this.#state = newUtf8State(); this.#bomSeen = false; }
       this.#streaming = stream;
       let text;
       try {
@@ -334,7 +290,7 @@
   }
   tag(TextDecoder, "TextDecoder");
 
-  // ---- Base64 ------------------------------------------------------------------
+  // ---- Base64 --------------------------------------------------------------------
 
   const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   const B64_CODES = new Uint8Array(64);
@@ -344,27 +300,20 @@
     B64_VALUES[B64.charCodeAt(i)] = i;
   }
 
-  function latin1String(bytes) {
-    return fromCodeUnits(bytes, bytes.length);
-  }
+  const latin1String = (bytes) => fromCodeUnits(bytes, bytes.length);
 
   function base64Encode(bytes) {
-    const n = bytes.length;
-    const out = new Uint8Array(Math.ceil(n / 3) * 4);
-    let o = 0;
-    let i = 0;
+    const n = bytes.length, out = new Uint8Array(Math.ceil(n / 3) * 4);
+    let o = 0, i = 0;
     for (; i + 2 < n; i += 3) {
       const v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-      out[o++] = B64_CODES[v >> 18];
-      out[o++] = B64_CODES[(v >> 12) & 63];
-      out[o++] = B64_CODES[(v >> 6) & 63];
-      out[o++] = B64_CODES[v & 63];
+      out[o++] = B64_CODES[v >> 18]; out[o++] = B64_CODES[(v >> 12) & 63];
+      out[o++] = B64_CODES[(v >> 6) & 63]; out[o++] = B64_CODES[v & 63];
     }
     if (i < n) {
       const two = i + 1 < n;
       const v = (bytes[i] << 16) | (two ? bytes[i + 1] << 8 : 0);
-      out[o++] = B64_CODES[v >> 18];
-      out[o++] = B64_CODES[(v >> 12) & 63];
+      out[o++] = B64_CODES[v >> 18]; out[o++] = B64_CODES[(v >> 12) & 63];
       out[o++] = two ? B64_CODES[(v >> 6) & 63] : 61; // '='
       out[o++] = 61;
     }
@@ -382,26 +331,19 @@
     }
     if (n % 4 === 1) return null;
     const out = new Uint8Array((n * 3) >> 2);
-    let acc = 0;
-    let bits = 0;
-    let o = 0;
+    let acc = 0, bits = 0, o = 0;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
       const v = c < 256 ? B64_VALUES[c] : 255;
       if (v === 255) return null;
       acc = ((acc << 6) | v) & 0xffffff;
       bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        out[o++] = (acc >> bits) & 0xff;
-      }
+      if (bits >= 8) { bits -= 8; out[o++] = (acc >> bits) & 0xff; }
     }
     return out;
   }
 
-  function invalidCharacter(message) {
-    return new DOMException(message, "InvalidCharacterError");
-  }
+  const invalidCharacter = (message) => new DOMException(message, "InvalidCharacterError");
 
   function atob(data) {
     requireArgs(arguments.length, 1, "atob");
@@ -412,8 +354,7 @@
 
   function btoa(data) {
     requireArgs(arguments.length, 1, "btoa");
-    const s = str(data);
-    const bytes = new Uint8Array(s.length);
+    const s = str(data), bytes = new Uint8Array(s.length);
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       if (c > 0xff) throw invalidCharacter("The string to be encoded contains characters outside of the Latin1 range.");
@@ -422,7 +363,7 @@
     return base64Encode(bytes);
   }
 
-  // ---- crypto: a ChaCha20 generator seeded by the host -------------------------
+  // ---- crypto: a ChaCha20 generator seeded by the host ------------------------------
 
   const SIGMA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]; // "expand 32-byte k"
   const chachaInput = new Uint32Array(16);
@@ -430,45 +371,26 @@
 
   function quarterRound(x, a, b, c, d) {
     let t;
-    x[a] += x[b];
-    t = x[d] ^ x[a];
-    x[d] = (t << 16) | (t >>> 16);
-    x[c] += x[d];
-    t = x[b] ^ x[c];
-    x[b] = (t << 12) | (t >>> 20);
-    x[a] += x[b];
-    t = x[d] ^ x[a];
-    x[d] = (t << 8) | (t >>> 24);
-    x[c] += x[d];
-    t = x[b] ^ x[c];
-    x[b] = (t << 7) | (t >>> 25);
+    x[a] += x[b]; t = x[d] ^ x[a]; x[d] = (t << 16) | (t >>> 16);
+    x[c] += x[d]; t = x[b] ^ x[c]; x[b] = (t << 12) | (t >>> 20);
+    x[a] += x[b]; t = x[d] ^ x[a]; x[d] = (t << 8) | (t >>> 24);
+    x[c] += x[d]; t = x[b] ^ x[c]; x[b] = (t << 7) | (t >>> 25);
   }
 
   // One ChaCha20 block (RFC 8439): key is 8 words, nonce 3 words; 64 bytes go to out[at..].
   function chachaBlock(key, counter, nonce, out, at) {
-    const s = chachaInput;
-    const x = chachaWork;
-    s.set(SIGMA, 0);
-    s.set(key, 4);
-    s[12] = counter;
-    s.set(nonce, 13);
+    const s = chachaInput, x = chachaWork;
+    s.set(SIGMA, 0); s.set(key, 4); s[12] = counter; s.set(nonce, 13);
     x.set(s);
     for (let round = 0; round < 10; round++) {
-      quarterRound(x, 0, 4, 8, 12);
-      quarterRound(x, 1, 5, 9, 13);
-      quarterRound(x, 2, 6, 10, 14);
-      quarterRound(x, 3, 7, 11, 15);
-      quarterRound(x, 0, 5, 10, 15);
-      quarterRound(x, 1, 6, 11, 12);
-      quarterRound(x, 2, 7, 8, 13);
-      quarterRound(x, 3, 4, 9, 14);
+      quarterRound(x, 0, 4, 8, 12); quarterRound(x, 1, 5, 9, 13);
+      quarterRound(x, 2, 6, 10, 14); quarterRound(x, 3, 7, 11, 15);
+      quarterRound(x, 0, 5, 10, 15); quarterRound(x, 1, 6, 11, 12);
+      quarterRound(x, 2, 7, 8, 13); quarterRound(x, 3, 4, 9, 14);
     }
     for (let i = 0; i < 16; i++) {
       const v = (x[i] + s[i]) >>> 0;
-      out[at++] = v & 0xff;
-      out[at++] = (v >>> 8) & 0xff;
-      out[at++] = (v >>> 16) & 0xff;
-      out[at++] = v >>> 24;
+      out[at++] = v & 0xff; out[at++] = (v >>> 8) & 0xff; out[at++] = (v >>> 16) & 0xff; out[at++] = v >>> 24;
     }
     // Do not leave key material in the scratch buffers.
     s.fill(0);
@@ -484,13 +406,13 @@
 
   const OUTPUT_NONCE = [0, 0, 0];
   const RESEED_NONCE = [0x65736572, 0x646565, 0]; // "reseed": separates key derivation from output
-  const BATCH_BLOCKS = 16;
-  const rng = { key: new Uint32Array(8), seeded: false, buf: new Uint8Array(BATCH_BLOCKS * 64), pos: BATCH_BLOCKS * 64 };
+  const BATCH = 16 * 64; // bytes generated per refill
+  const rng = { key: new Uint32Array(8), seeded: false, buf: new Uint8Array(BATCH), pos: BATCH };
 
   // "Fast key erasure": each batch's first 32 bytes become the next key, so the
   // current state never reveals output that was already handed out.
   function refillRandom() {
-    for (let b = 0; b < BATCH_BLOCKS; b++) chachaBlock(rng.key, b, OUTPUT_NONCE, rng.buf, b * 64);
+    for (let b = 0; b < BATCH / 64; b++) chachaBlock(rng.key, b, OUTPUT_NONCE, rng.buf, b * 64);
     readWords(rng.buf, 0, rng.key);
     rng.buf.fill(0, 0, 32);
     rng.pos = 32;
@@ -499,8 +421,8 @@
   function randomFill(dst) {
     if (!rng.seeded) throw new Error("crypto is not seeded");
     for (let o = 0; o < dst.length; ) {
-      if (rng.pos === rng.buf.length) refillRandom();
-      const take = Math.min(dst.length - o, rng.buf.length - rng.pos);
+      if (rng.pos === BATCH) refillRandom();
+      const take = Math.min(dst.length - o, BATCH - rng.pos);
       dst.set(rng.buf.subarray(rng.pos, rng.pos + take), o);
       rng.buf.fill(0, rng.pos, rng.pos + take); // handed-out bytes are not kept
       rng.pos += take;
@@ -523,7 +445,7 @@
     block.fill(0);
     mixed.fill(0);
     rng.buf.fill(0);
-    rng.pos = rng.buf.length;
+    rng.pos = BATCH;
     rng.seeded = true;
   }
 
@@ -534,9 +456,7 @@
   const HEX2 = Array.from({ length: 256 }, (_, i) => (i + 0x100).toString(16).slice(1));
 
   class Crypto {
-    constructor() {
-      throw new TypeError("Illegal constructor");
-    }
+    constructor() { throw new TypeError("Illegal constructor"); }
     getRandomValues(array) {
       requireArgs(arguments.length, 1, "Crypto.getRandomValues");
       if (!ArrayBuffer.isView(array)) {
@@ -547,31 +467,26 @@
         throw new DOMException("The provided ArrayBufferView is not an integer-typed array.", "TypeMismatchError");
       }
       if (array.byteLength > 65536) {
-        throw new DOMException(
-          `The ArrayBufferView's byte length (${array.byteLength}) exceeds the number of bytes of entropy available via this API (65536).`,
-          "QuotaExceededError",
-        );
+        throw new DOMException(`The ArrayBufferView's byte length (${array.byteLength}) exceeds the number of ` +
+          "bytes of entropy available via this API (65536).", "QuotaExceededError");
       }
       randomFill(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
       return array;
     }
     randomUUID() {
-      const b = randomFill(new Uint8Array(16));
+      const b = randomFill(new Uint8Array(16)), h = HEX2;
       b[6] = (b[6] & 0x0f) | 0x40; // version 4
       b[8] = (b[8] & 0x3f) | 0x80; // variant 10
-      const h = HEX2;
-      return (
-        h[b[0]] + h[b[1]] + h[b[2]] + h[b[3]] + "-" + h[b[4]] + h[b[5]] + "-" + h[b[6]] + h[b[7]] + "-" +
-        h[b[8]] + h[b[9]] + "-" + h[b[10]] + h[b[11]] + h[b[12]] + h[b[13]] + h[b[14]] + h[b[15]]
-      );
+      return h[b[0]] + h[b[1]] + h[b[2]] + h[b[3]] + "-" + h[b[4]] + h[b[5]] + "-" + h[b[6]] + h[b[7]] + "-" +
+        h[b[8]] + h[b[9]] + "-" + h[b[10]] + h[b[11]] + h[b[12]] + h[b[13]] + h[b[14]] + h[b[15]];
     }
   }
   tag(Crypto, "Crypto");
   const crypto = Object.create(Crypto.prototype);
 
-  // ---- Events and AbortController -------------------------------------------------
+  // ---- Events and AbortController --------------------------------------------------
 
-  let eventInternals; // (event) => its private state, for EventTarget
+  let eventState; // (event) => its private dispatch state, for EventTarget
 
   class Event {
     #type;
@@ -587,46 +502,20 @@
       this.#bubbles = !!init.bubbles;
       this.#cancelable = !!init.cancelable;
     }
-    static {
-      eventInternals = (e) => e.#state;
-    }
-    get type() {
-      return this.#type;
-    }
-    get target() {
-      return this.#state.target;
-    }
-    get currentTarget() {
-      return this.#state.currentTarget;
-    }
-    get bubbles() {
-      return this.#bubbles;
-    }
-    get cancelable() {
-      return this.#cancelable;
-    }
-    get defaultPrevented() {
-      return this.#state.canceled;
-    }
-    get timeStamp() {
-      return this.#timeStamp;
-    }
-    get isTrusted() {
-      return false;
-    }
-    get eventPhase() {
-      return this.#state.currentTarget ? 2 : 0;
-    }
-    preventDefault() {
-      if (this.#cancelable) this.#state.canceled = true;
-    }
+    static { eventState = (e) => e.#state; }
+    get type() { return this.#type; }
+    get target() { return this.#state.target; }
+    get currentTarget() { return this.#state.currentTarget; }
+    get bubbles() { return this.#bubbles; }
+    get cancelable() { return this.#cancelable; }
+    get defaultPrevented() { return this.#state.canceled; }
+    get timeStamp() { return this.#timeStamp; }
+    get isTrusted() { return false; }
+    get eventPhase() { return this.#state.currentTarget ? 2 : 0; }
+    preventDefault() { if (this.#cancelable) this.#state.canceled = true; }
     stopPropagation() {}
-    stopImmediatePropagation() {
-      this.#state.stopped = true;
-    }
-    composedPath() {
-      return this.#state.currentTarget ? [this.#state.currentTarget] : [];
-    }
+    stopImmediatePropagation() { this.#state.stopped = true; }
+    composedPath() { return this.#state.currentTarget ? [this.#state.currentTarget] : []; }
   }
   tag(Event, "Event");
 
@@ -636,42 +525,39 @@
     else Promise.reject(error);
   }
 
+  const captureOption = (options) => (typeof options === "boolean" ? options : !!(options && options.capture));
+
   class EventTarget {
     #listeners = new Map(); // type -> [{ callback, capture, once, removed }]
 
     addEventListener(type, callback, options = undefined) {
       requireArgs(arguments.length, 2, "EventTarget.addEventListener");
       if (callback === null || callback === undefined) return;
-      const capture = typeof options === "boolean" ? options : !!(options && options.capture);
-      const once = typeof options === "object" && options !== null && !!options.once;
-      const signal = typeof options === "object" && options !== null ? options.signal : undefined;
+      const capture = captureOption(options);
+      const { once = false, signal } = isObject(options) ? options : {};
       if (signal !== undefined && signal.aborted) return;
       type = str(type);
       let list = this.#listeners.get(type);
       if (!list) this.#listeners.set(type, (list = []));
       if (list.some((l) => l.callback === callback && l.capture === capture)) return;
-      list.push({ callback, capture, once, removed: false });
-      if (signal !== undefined) signal.addEventListener("abort", () => this.removeEventListener(type, callback, { capture }));
+      list.push({ callback, capture, once: !!once, removed: false });
+      const remove = () => this.removeEventListener(type, callback, capture);
+      if (signal !== undefined) signal.addEventListener("abort", remove);
     }
     removeEventListener(type, callback, options = undefined) {
-      const capture = typeof options === "boolean" ? options : !!(options && options.capture);
-      const list = this.#listeners.get(str(type));
-      if (!list) return;
+      const capture = captureOption(options);
+      const list = this.#listeners.get(str(type)) || [];
       const i = list.findIndex((l) => l.callback === callback && l.capture === capture);
-      if (i >= 0) {
-        list[i].removed = true;
-        list.splice(i, 1);
-      }
+      if (i >= 0) list.splice(i, 1)[0].removed = true;
     }
     dispatchEvent(event) {
-      if (!(event instanceof Event)) throw new TypeError("EventTarget.dispatchEvent: parameter 1 is not of type 'Event'.");
-      const state = eventInternals(event);
+      if (!(event instanceof Event)) throw new TypeError("dispatchEvent: parameter 1 is not of type 'Event'.");
+      const state = eventState(event);
       state.target = state.currentTarget = this;
       state.stopped = false;
-      const list = this.#listeners.get(event.type);
-      for (const l of list ? list.slice() : []) {
+      for (const l of (this.#listeners.get(event.type) || []).slice()) {
         if (l.removed) continue;
-        if (l.once) this.removeEventListener(event.type, l.callback, { capture: l.capture });
+        if (l.once) this.removeEventListener(event.type, l.callback, l.capture);
         try {
           if (typeof l.callback === "function") l.callback.call(this, event);
           else l.callback.handleEvent(event);
@@ -697,52 +583,38 @@
       if (token !== INTERNAL) throw new TypeError("Illegal constructor");
       super();
     }
-    static {
-      signalAbort = (signal, reason) => signal.#abort(reason);
-    }
+    static { signalAbort = (signal, reason) => signal.#abort(reason); }
     #abort(reason) {
       if (this.#aborted) return;
       this.#aborted = true;
       this.#reason = reason === undefined ? new DOMException("This operation was aborted", "AbortError") : reason;
       const event = new Event("abort");
-      if (typeof this.#onabort === "function") {
-        try {
-          this.#onabort.call(this, event);
-        } catch (error) {
-          reportListenerError(error);
-        }
+      try {
+        if (this.#onabort) this.#onabort.call(this, event);
+      } catch (error) {
+        reportListenerError(error);
       }
       this.dispatchEvent(event);
     }
-    get aborted() {
-      return this.#aborted;
-    }
-    get reason() {
-      return this.#reason;
-    }
-    get onabort() {
-      return this.#onabort;
-    }
-    set onabort(handler) {
-      this.#onabort = typeof handler === "function" ? handler : null;
-    }
-    throwIfAborted() {
-      if (this.#aborted) throw this.#reason;
-    }
+    get aborted() { return this.#aborted; }
+    get reason() { return this.#reason; }
+    get onabort() { return this.#onabort; }
+    set onabort(handler) { this.#onabort = typeof handler === "function" ? handler : null; }
+    throwIfAborted() { if (this.#aborted) throw this.#reason; }
     static abort(reason = undefined) {
       const signal = new AbortSignal(INTERNAL);
       signal.#abort(reason);
       return signal;
     }
+    // Uses the host's setTimeout, looked up when called (runtime.js defines it).
     static timeout(ms) {
-      const signal = new AbortSignal(INTERNAL);
       if (typeof G.setTimeout !== "function") throw new DOMException("Timers are not available", "NotSupportedError");
+      const signal = new AbortSignal(INTERNAL);
       G.setTimeout(() => signal.#abort(new DOMException("The operation timed out.", "TimeoutError")), Number(ms));
       return signal;
     }
     static any(signals) {
-      const result = new AbortSignal(INTERNAL);
-      const list = [...signals];
+      const result = new AbortSignal(INTERNAL), list = [...signals];
       const done = list.find((s) => s.aborted);
       if (done) result.#abort(done.reason);
       else for (const s of list) s.addEventListener("abort", () => result.#abort(s.reason), { once: true });
@@ -753,16 +625,12 @@
 
   class AbortController {
     #signal = new AbortSignal(INTERNAL);
-    get signal() {
-      return this.#signal;
-    }
-    abort(reason = undefined) {
-      signalAbort(this.#signal, reason);
-    }
+    get signal() { return this.#signal; }
+    abort(reason = undefined) { signalAbort(this.#signal, reason); }
   }
   tag(AbortController, "AbortController");
 
-  // ---- Blob ---------------------------------------------------------------------
+  // ---- Blob ----------------------------------------------------------------------
 
   let blobBytes; // (blob) => its Uint8Array
 
@@ -773,59 +641,40 @@
     constructor(parts = undefined, options = undefined) {
       const chunks = [];
       if (parts !== undefined) {
-        if (parts === null || typeof parts !== "object" || typeof parts[Symbol.iterator] !== "function") {
+        if (!isObject(parts) || typeof parts[Symbol.iterator] !== "function") {
           throw new TypeError("Blob: the parts argument must be a sequence");
         }
         for (const part of parts) {
-          if (part instanceof Blob) chunks.push(part.#bytes);
-          else {
-            const b = bytesOf(part);
-            chunks.push(b ? b.slice() : utf8Encode(str(part)));
-          }
+          const b = part instanceof Blob ? part.#bytes : bytesOf(part);
+          chunks.push(b === null ? utf8Encode(str(part)) : part instanceof Blob ? b : b.slice());
         }
       }
-      const { type: rawType } = dict(options);
-      const type = rawType === undefined ? "" : str(rawType);
-      this.#type = /^[\x20-\x7e]*$/.test(type) ? type.toLowerCase() : "";
+      const { type = "" } = dict(options);
+      this.#type = /^[\x20-\x7e]*$/.test(str(type)) ? str(type).toLowerCase() : "";
       this.#bytes = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
     }
-    static {
-      blobBytes = (b) => b.#bytes;
-    }
-    get size() {
-      return this.#bytes.length;
-    }
-    get type() {
-      return this.#type;
-    }
+    static { blobBytes = (b) => b.#bytes; }
+    get size() { return this.#bytes.length; }
+    get type() { return this.#type; }
     slice(start = 0, end = undefined, contentType = undefined) {
       const size = this.#bytes.length;
       const clamp = (v) => {
         v = Math.trunc(Number(v)) || 0;
         return v < 0 ? Math.max(size + v, 0) : Math.min(v, size);
       };
-      const from = clamp(start);
-      const to = end === undefined ? size : clamp(end);
+      const from = clamp(start), to = end === undefined ? size : clamp(end);
       const blob = new Blob([], { type: contentType === undefined ? "" : str(contentType) });
-      blob.#bytes = this.#bytes.subarray(from, Math.max(from, to));
+      blob.#bytes = this.#bytes.subarray(from, Math.max(from, to)); // blobs are immutable: share the bytes
       return blob;
     }
-    async text() {
-      return utf8DecodeBOM(this.#bytes);
-    }
-    async arrayBuffer() {
-      return this.#bytes.slice().buffer;
-    }
-    async bytes() {
-      return this.#bytes.slice();
-    }
-    stream() {
-      return new BodyStream(new BodyState(this.#bytes));
-    }
+    async text() { return utf8DecodeBOM(this.#bytes); }
+    async arrayBuffer() { return this.#bytes.slice().buffer; }
+    async bytes() { return this.#bytes.slice(); }
+    stream() { return new BodyStream(new BodyState(this.#bytes)); }
   }
   tag(Blob, "Blob");
 
-  // ---- structuredClone -----------------------------------------------------------
+  // ---- structuredClone --------------------------------------------------------------
 
   const ERROR_TYPES = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
   const TYPED_ARRAYS = {
@@ -833,60 +682,76 @@
     Float32Array, Float64Array, BigInt64Array, BigUint64Array,
   };
   if (typeof G.Float16Array === "function") TYPED_ARRAYS.Float16Array = G.Float16Array;
-  const hasOwn = Object.prototype.hasOwnProperty;
+  const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
-  function dataCloneError(what) {
-    return new DOMException(`${what} could not be cloned.`, "DataCloneError");
-  }
-
-  // Classes whose instances cannot be cloned (host objects in browsers).
-  const UNCLONEABLE = [
-    Promise, WeakMap, WeakSet, G.WeakRef, G.FinalizationRegistry, EventTarget, Event,
-    AbortController, TextEncoder, TextDecoder, Crypto,
-  ].filter(Boolean);
-  function addUncloneable(...classes) {
-    UNCLONEABLE.push(...classes);
-  }
+  const DATA = (value) => ({ value, writable: true, enumerable: true, configurable: true });
+  const dataCloneError = (what) => new DOMException(`${what} could not be cloned.`, "DataCloneError");
 
   function copyArrayBuffer(b) {
     if (b.detached === true) throw dataCloneError("A detached ArrayBuffer");
-    const copy = b.resizable ? new ArrayBuffer(b.byteLength, { maxByteLength: b.maxByteLength }) : new ArrayBuffer(b.byteLength);
+    const copy = new ArrayBuffer(b.byteLength, b.resizable ? { maxByteLength: b.maxByteLength } : undefined);
     new Uint8Array(copy).set(new Uint8Array(b));
     return copy;
   }
 
+  // Own enumerable string-keyed properties, read with [[Get]], as the HTML serializer does.
   function cloneInto(src, dst, memory) {
     for (const key of Object.keys(src)) {
       const value = cloneValue(src[key], memory);
-      if (key === "__proto__") Object.defineProperty(dst, key, { value, writable: true, enumerable: true, configurable: true });
+      // Not `dst.__proto__ = value`, which would set the prototype.
+      if (key === "__proto__") Object.defineProperty(dst, key, DATA(value));
       else dst[key] = value;
     }
     return dst;
   }
 
+  function cloneError(v) {
+    const name = v.name;
+    const Ctor = typeof name === "string" && hasOwn(ERROR_TYPES, name) ? ERROR_TYPES[name] : Error;
+    const out = new Ctor();
+    const message = Object.getOwnPropertyDescriptor(v, "message");
+    if (message && "value" in message) {
+      Object.defineProperty(out, "message", { value: str(message.value), writable: true, configurable: true });
+    }
+    if (typeof v.stack === "string") {
+      try {
+        Object.defineProperty(out, "stack", { value: v.stack, writable: true, configurable: true });
+      } catch (_) {
+        // an engine whose stack property cannot be redefined keeps its own
+      }
+    }
+    return out;
+  }
+
   function cloneValue(v, memory) {
     const type = typeof v;
     if (type === "symbol") throw dataCloneError("Symbol()");
-    if (type === "function") throw dataCloneError(`function ${v.name || ""}() {}`.trim());
+    if (type === "function") throw dataCloneError(`function ${v.name || "(anonymous)"}`);
     if (v === null || type !== "object") return v;
     let out = memory.get(v);
     if (out !== undefined) return out;
 
+    // Containers are registered before their contents are cloned, so cycles resolve.
     if (Array.isArray(v)) {
-      out = new Array(v.length);
-      memory.set(v, out);
+      memory.set(v, (out = new Array(v.length)));
       return cloneInto(v, out, memory);
     }
     if (v instanceof Map) {
-      out = new Map();
-      memory.set(v, out);
+      memory.set(v, (out = new Map()));
       for (const [k, val] of Array.from(v)) out.set(cloneValue(k, memory), cloneValue(val, memory));
       return out;
     }
     if (v instanceof Set) {
-      out = new Set();
-      memory.set(v, out);
+      memory.set(v, (out = new Set()));
       for (const k of Array.from(v)) out.add(cloneValue(k, memory));
+      return out;
+    }
+    if (v instanceof Error && !(v instanceof DOMException)) {
+      memory.set(v, (out = cloneError(v)));
+      if (hasOwn(v, "cause")) {
+        const cause = cloneValue(v.cause, memory);
+        Object.defineProperty(out, "cause", { value: cause, writable: true, configurable: true });
+      }
       return out;
     }
     if (v instanceof Date) out = new Date(v.getTime());
@@ -894,41 +759,20 @@
     else if (v instanceof ArrayBuffer) out = copyArrayBuffer(v);
     else if (HAS_SAB && v instanceof SharedArrayBuffer) out = v; // shared memory stays shared
     else if (ArrayBuffer.isView(v)) {
-      const buffer = cloneValue(v.buffer, memory);
-      const name = typedArrayName.call(v);
-      out = name === undefined ? new DataView(buffer, v.byteOffset, v.byteLength) : new TYPED_ARRAYS[name](buffer, v.byteOffset, v.length);
-    } else if (v instanceof Boolean) out = new Boolean(v.valueOf());
-    else if (v instanceof Number) out = new Number(v.valueOf());
-    else if (v instanceof String) out = new String(v.valueOf());
-    else if (v instanceof BigInt) out = Object(v.valueOf());
-    else if (v instanceof Symbol) throw dataCloneError("Symbol object");
+      const buffer = cloneValue(v.buffer, memory), name = typedArrayName.call(v);
+      out = name === undefined
+        ? new DataView(buffer, v.byteOffset, v.byteLength)
+        : new TYPED_ARRAYS[name](buffer, v.byteOffset, v.length);
+    } else if (v instanceof Boolean || v instanceof Number || v instanceof String || v instanceof BigInt) {
+      out = Object(v.valueOf());
+    } else if (v instanceof Symbol) throw dataCloneError("A Symbol object");
     else if (v instanceof Blob) out = new Blob([v], { type: v.type });
     else if (v instanceof DOMException) out = new DOMException(v.message, v.name);
-    else if (v instanceof Error) {
-      const name = v.name;
-      const Ctor = typeof name === "string" && hasOwn.call(ERROR_TYPES, name) ? ERROR_TYPES[name] : Error;
-      out = new Ctor();
-      const desc = Object.getOwnPropertyDescriptor(v, "message");
-      if (desc && "value" in desc) {
-        Object.defineProperty(out, "message", { value: str(desc.value), writable: true, configurable: true });
-      }
-      if (typeof v.stack === "string") {
-        try {
-          Object.defineProperty(out, "stack", { value: v.stack, writable: true, configurable: true });
-        } catch (_) {
-          // an engine whose stack property cannot be redefined keeps its own
-        }
-      }
-      if (hasOwn.call(v, "cause")) {
-        memory.set(v, out);
-        Object.defineProperty(out, "cause", { value: cloneValue(v.cause, memory), writable: true, configurable: true });
-      }
-    } else if (UNCLONEABLE.some((C) => v instanceof C)) {
-      throw dataCloneError(Object.prototype.toString.call(v).slice(8, -1) + " object");
+    else if (UNCLONEABLE.some((C) => v instanceof C)) {
+      throw dataCloneError(`${Object.prototype.toString.call(v).slice(8, -1)} object`);
     } else {
       // Any other object clones as a plain object of its own enumerable properties.
-      out = {};
-      memory.set(v, out);
+      memory.set(v, (out = {}));
       return cloneInto(v, out, memory);
     }
     memory.set(v, out);
@@ -937,25 +781,22 @@
 
   function structuredClone(value, options = undefined) {
     requireArgs(arguments.length, 1, "structuredClone");
-    const transfer = dict(options).transfer;
-    const memory = new Map();
-    const transferred = [];
-    if (transfer !== undefined) {
-      for (const t of transfer) {
-        if (!(t instanceof ArrayBuffer)) throw dataCloneError("A transfer list entry other than an ArrayBuffer");
-        if (transferred.includes(t)) throw dataCloneError("An ArrayBuffer listed twice in the transfer list");
-        if (typeof t.transfer !== "function") throw dataCloneError("A transferred ArrayBuffer (unsupported by this engine)");
-        // The clone gets a copy of the bytes; the original is detached below.
-        memory.set(t, copyArrayBuffer(t));
-        transferred.push(t);
-      }
+    const { transfer = [] } = dict(options);
+    const memory = new Map(), transferred = [];
+    for (const t of transfer) {
+      if (!(t instanceof ArrayBuffer)) throw dataCloneError("A transfer list entry other than an ArrayBuffer");
+      if (transferred.includes(t)) throw dataCloneError("An ArrayBuffer listed twice in the transfer list");
+      if (typeof t.transfer !== "function") throw dataCloneError("A transfer (unsupported by this engine)");
+      // The clone gets a copy of the bytes; the original is detached below.
+      memory.set(t, copyArrayBuffer(t));
+      transferred.push(t);
     }
     const result = cloneValue(value, memory);
     for (const t of transferred) t.transfer();
     return result;
   }
 
-  // ---- URL: percent-encoding and hosts ------------------------------------------------
+  // ---- URL: percent-encoding and hosts -----------------------------------------------
 
   function makeEncodeSet(base, extra) {
     const set = base ? base.slice() : new Uint8Array(128);
@@ -971,26 +812,20 @@
   const PATH_SET = makeEncodeSet(QUERY_SET, "?`{}");
   const USERINFO_SET = makeEncodeSet(PATH_SET, "/:;=@[\\]^|");
 
-  const HEX_UPPER = HEX2.map((h) => "%" + h.toUpperCase());
+  const PCT = HEX2.map((h) => "%" + h.toUpperCase());
 
   // Percent-encodes one code point: ASCII per the set, everything else as UTF-8 bytes.
   function encodeCodePoint(c, set) {
-    if (c < 0x80) return set[c] ? HEX_UPPER[c] : String.fromCharCode(c);
-    if (c < 0x800) return HEX_UPPER[0xc0 | (c >> 6)] + HEX_UPPER[0x80 | (c & 0x3f)];
-    if (c < 0x10000) return HEX_UPPER[0xe0 | (c >> 12)] + HEX_UPPER[0x80 | ((c >> 6) & 0x3f)] + HEX_UPPER[0x80 | (c & 0x3f)];
-    return (
-      HEX_UPPER[0xf0 | (c >> 18)] + HEX_UPPER[0x80 | ((c >> 12) & 0x3f)] +
-      HEX_UPPER[0x80 | ((c >> 6) & 0x3f)] + HEX_UPPER[0x80 | (c & 0x3f)]
-    );
+    if (c < 0x80) return set[c] ? PCT[c] : String.fromCharCode(c);
+    if (c < 0x800) return PCT[0xc0 | (c >> 6)] + PCT[0x80 | (c & 0x3f)];
+    if (c < 0x10000) return PCT[0xe0 | (c >> 12)] + PCT[0x80 | ((c >> 6) & 0x3f)] + PCT[0x80 | (c & 0x3f)];
+    return PCT[0xf0 | (c >> 18)] + PCT[0x80 | ((c >> 12) & 0x3f)] +
+      PCT[0x80 | ((c >> 6) & 0x3f)] + PCT[0x80 | (c & 0x3f)];
   }
 
   function percentEncode(s, set) {
     let i = 0;
-    while (i < s.length) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80 || set[c]) break;
-      i++;
-    }
+    while (i < s.length && s.charCodeAt(i) < 0x80 && !set[s.charCodeAt(i)]) i++;
     if (i === s.length) return s;
     let out = s.slice(0, i);
     for (const ch of s.slice(i)) out += encodeCodePoint(ch.codePointAt(0), set);
@@ -1028,13 +863,12 @@
       for (; delta > 455; k += BASE) delta = Math.floor(delta / 35);
       return k + Math.floor((36 * delta) / (delta + 38));
     };
-    let out = cps.filter((c) => c < 0x80).map((c) => String.fromCharCode(c)).join("");
+    let out = String.fromCodePoint(...cps.filter((c) => c < 0x80));
     const basic = out.length;
     if (basic > 0) out += "-";
     let n = 0x80, delta = 0, bias = 72, handled = basic;
     while (handled < cps.length) {
-      let m = Infinity;
-      for (const c of cps) if (c >= n && c < m) m = c;
+      const m = Math.min(...cps.filter((c) => c >= n));
       delta += (m - n) * (handled + 1);
       n = m;
       for (const c of cps) {
@@ -1062,12 +896,9 @@
   // the full mapping table, then non-ASCII labels are Punycode-encoded.
   function domainToASCII(domain) {
     if (!/[^\x00-\x7f]/.test(domain)) return domain.toLowerCase();
-    const mapped = domain
-      .normalize("NFKC")
-      .toLowerCase()
+    return domain.normalize("NFKC").toLowerCase()
       .replace(/[\u00ad\u200b\u2060\ufeff\ufe00-\ufe0f]/g, "")
-      .replace(/[\u3002\uff0e\uff61]/g, ".");
-    return mapped
+      .replace(/[\u3002\uff0e\uff61]/g, ".")
       .split(".")
       .map((label) => (/[^\x00-\x7f]/.test(label) ? "xn--" + punycode(label) : label))
       .join(".");
@@ -1076,13 +907,8 @@
   function parseIPv4Number(s) {
     if (s === "") return null;
     let radix = 10;
-    if (s.length >= 2 && (s[1] === "x" || s[1] === "X") && s[0] === "0") {
-      s = s.slice(2);
-      radix = 16;
-    } else if (s.length >= 2 && s[0] === "0") {
-      s = s.slice(1);
-      radix = 8;
-    }
+    if (s.length >= 2 && s[0] === "0" && (s[1] === "x" || s[1] === "X")) { s = s.slice(2); radix = 16; }
+    else if (s.length >= 2 && s[0] === "0") { s = s.slice(1); radix = 8; }
     if (s === "") return 0;
     const valid = radix === 10 ? /^[0-9]+$/ : radix === 16 ? /^[0-9a-fA-F]+$/ : /^[0-7]+$/;
     return valid.test(s) ? parseInt(s, radix) : null;
@@ -1102,104 +928,49 @@
     const parts = host.split(".");
     if (parts[parts.length - 1] === "" && parts.length > 1) parts.pop();
     if (parts.length > 4) return null;
-    const nums = [];
-    for (const part of parts) {
-      const n = parseIPv4Number(part);
-      if (n === null) return null;
-      nums.push(n);
-    }
+    const nums = parts.map(parseIPv4Number);
+    if (nums.includes(null)) return null;
     const last = nums.pop();
     if (nums.some((n) => n > 255) || last >= 256 ** (4 - nums.length)) return null;
-    let ip = last;
-    nums.forEach((n, i) => (ip += n * 256 ** (3 - i)));
+    const ip = nums.reduce((sum, n, i) => sum + n * 256 ** (3 - i), last);
     return [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join(".");
   }
 
-  // The WHATWG IPv6 parser; returns 8 pieces or null.
+  // IPv6 address text (without brackets) to 8 pieces, or null. Equivalent to the
+  // WHATWG IPv6 parser: at most one "::", groups of 1-4 hex digits, and a dotted
+  // IPv4 address (no leading zeros) allowed as the last two pieces.
   function parseIPv6(s) {
-    const addr = [0, 0, 0, 0, 0, 0, 0, 0];
-    let piece = 0;
-    let compress = null;
-    let p = 0;
-    const at = (i) => (i < s.length ? s.charCodeAt(i) : -1);
-    const isDigit = (c) => c >= 0x30 && c <= 0x39;
-    if (at(0) === 0x3a) {
-      if (at(1) !== 0x3a) return null;
-      p = 2;
-      compress = ++piece;
+    const halves = s.split("::");
+    if (halves.length > 2) return null;
+    const IPV4 = /^(?:(?:0|[1-9]\d{0,2})\.){3}(?:0|[1-9]\d{0,2})$/;
+    const pieces = [];
+    for (const [h, half] of halves.entries()) {
+      const groups = half === "" ? [] : half.split(":");
+      for (const [i, g] of groups.entries()) {
+        const last = h === halves.length - 1 && i === groups.length - 1;
+        if (/^[0-9a-f]{1,4}$/i.test(g)) pieces.push(parseInt(g, 16));
+        else if (last && IPV4.test(g)) {
+          const v4 = g.split(".").map(Number);
+          if (v4.some((n) => n > 255)) return null;
+          pieces.push(v4[0] * 256 + v4[1], v4[2] * 256 + v4[3]);
+        } else return null;
+      }
+      if (h === 0 && halves.length === 2) pieces.push(null); // where "::" stands
     }
-    while (at(p) !== -1) {
-      if (piece === 8) return null;
-      if (at(p) === 0x3a) {
-        if (compress !== null) return null;
-        p++;
-        compress = ++piece;
-        continue;
-      }
-      let value = 0;
-      let length = 0;
-      while (length < 4 && isHexDigit(at(p))) {
-        value = value * 16 + hexValue(at(p));
-        p++;
-        length++;
-      }
-      if (at(p) === 0x2e) {
-        // An embedded IPv4 address fills the last two pieces.
-        if (length === 0 || piece > 6) return null;
-        p -= length;
-        let seen = 0;
-        while (at(p) !== -1) {
-          if (seen > 0) {
-            if (at(p) === 0x2e && seen < 4) p++;
-            else return null;
-          }
-          if (!isDigit(at(p))) return null;
-          let v4 = null;
-          while (isDigit(at(p))) {
-            const d = at(p) - 0x30;
-            if (v4 === null) v4 = d;
-            else if (v4 === 0) return null;
-            else v4 = v4 * 10 + d;
-            if (v4 > 255) return null;
-            p++;
-          }
-          addr[piece] = addr[piece] * 256 + v4;
-          seen++;
-          if (seen === 2 || seen === 4) piece++;
-        }
-        if (seen !== 4) return null;
-        break;
-      } else if (at(p) === 0x3a) {
-        p++;
-        if (at(p) === -1) return null;
-      } else if (at(p) !== -1) return null;
-      addr[piece++] = value;
-    }
-    if (compress !== null) {
-      let swaps = piece - compress;
-      piece = 7;
-      while (piece !== 0 && swaps > 0) {
-        const t = addr[piece];
-        addr[piece] = addr[compress + swaps - 1];
-        addr[compress + swaps - 1] = t;
-        piece--;
-        swaps--;
-      }
-    } else if (piece !== 8) return null;
-    return addr;
+    const compress = pieces.indexOf(null);
+    if (compress < 0) return pieces.length === 8 ? pieces : null;
+    if (pieces.length > 8) return null; // "::" must stand for at least one zero piece
+    pieces.splice(compress, 1, ...new Array(9 - pieces.length).fill(0));
+    return pieces;
   }
 
   function serializeIPv6(addr) {
     // Compress the first longest run of two or more zero pieces.
-    let best = -1;
-    let bestLen = 1;
+    let best = -1, bestLen = 1;
     for (let i = 0; i < 8; ) {
       let j = i;
       while (j < 8 && addr[j] === 0) j++;
-      if (j - i > bestLen) {
-        best = i;
-        bestLen = j - i;
-      }
+      if (j - i > bestLen) { best = i; bestLen = j - i; }
       i = j === i ? i + 1 : j;
     }
     let out = "";
@@ -1207,10 +978,7 @@
       if (i === best) {
         out += i === 0 ? "::" : ":";
         i += bestLen - 1;
-        continue;
-      }
-      out += addr[i].toString(16);
-      if (i < 7) out += ":";
+      } else out += addr[i].toString(16) + (i < 7 ? ":" : "");
     }
     return out;
   }
@@ -1231,9 +999,12 @@
     return endsInNumber(ascii) ? parseIPv4(ascii) : ascii;
   }
 
-  // ---- URL: the parser ------------------------------------------------------------
+  // ---- URL: the parser ----------------------------------------------------------------
 
-  const SPECIAL_PORTS = Object.assign(Object.create(null), { ftp: 21, file: null, http: 80, https: 443, ws: 80, wss: 443 });
+  // A URL record: { scheme, username, password, host (serialized, or null), port (number
+  // or null), path (array of segments, or a string when opaque), query, fragment }.
+  const SPECIAL_PORTS = Object.assign(Object.create(null), { ftp: 21, file: null, http: 80, https: 443, ws: 80,
+    wss: 443 });
   const isSpecial = (scheme) => scheme in SPECIAL_PORTS;
   const defaultPort = (scheme) => (scheme in SPECIAL_PORTS ? SPECIAL_PORTS[scheme] : null);
 
@@ -1249,10 +1020,9 @@
   const isDriveLetter = (s) => s.length === 2 && isAlpha(s.charCodeAt(0)) && (s[1] === ":" || s[1] === "|");
   const isNormalizedDriveLetter = (s) => typeof s === "string" && isDriveLetter(s) && s[1] === ":";
   const isSingleDot = (s) => s === "." || s.toLowerCase() === "%2e";
-  const isDoubleDot = (s) => {
-    const l = s.toLowerCase();
-    return l === ".." || l === ".%2e" || l === "%2e." || l === "%2e%2e";
-  };
+  const isDoubleDot = (s) => [".." , ".%2e", "%2e.", "%2e%2e"].includes(s.toLowerCase());
+  const includesCredentials = (url) => url.username !== "" || url.password !== "";
+  const hasOpaquePath = (url) => typeof url.path === "string";
 
   // Whether code points input[p..] start with a Windows drive letter ("c:", "c|", then end or /\?#).
   function startsWithDriveLetter(input, p) {
@@ -1261,21 +1031,14 @@
     return input.length - p === 2 || c === 0x2f || c === 0x5c || c === 0x3f || c === 0x23;
   }
 
-  function newRecord() {
-    return { scheme: "", username: "", password: "", host: null, port: null, path: [], query: null, fragment: null };
-  }
-
-  function copyRecord(r) {
-    return { ...r, path: typeof r.path === "string" ? r.path : r.path.slice() };
-  }
+  const newRecord = () =>
+    ({ scheme: "", username: "", password: "", host: null, port: null, path: [], query: null, fragment: null });
+  const copyRecord = (r) => ({ ...r, path: hasOpaquePath(r) ? r.path : r.path.slice() });
 
   function shortenPath(url) {
-    const path = url.path;
-    if (url.scheme === "file" && path.length === 1 && isNormalizedDriveLetter(path[0])) return;
-    path.pop();
+    if (url.scheme === "file" && url.path.length === 1 && isNormalizedDriveLetter(url.path[0])) return;
+    url.path.pop();
   }
-
-  const includesCredentials = (url) => url.username !== "" || url.password !== "";
 
   // The WHATWG basic URL parser. Returns the URL record, or null on failure.
   // With `url` and `override` it modifies that record in place (the setters).
@@ -1288,12 +1051,10 @@
     const input = [];
     for (const ch of text) input.push(ch.codePointAt(0));
     const len = input.length;
-    let state = override || SCHEME_START;
-    let buffer = "";
-    let atSignSeen = false;
-    let insideBrackets = false;
-    let passwordTokenSeen = false;
-    let p = 0;
+    let state = override || SCHEME_START, buffer = "", p = 0;
+    let atSignSeen = false, insideBrackets = false, passwordTokenSeen = false;
+    const inheritAuthority = () =>
+      Object.assign(url, { username: base.username, password: base.password, host: base.host, port: base.port });
 
     for (;;) {
       const c = p < len ? input[p] : EOF;
@@ -1303,15 +1064,10 @@
 
       switch (state) {
         case SCHEME_START:
-          if (isAlpha(c)) {
-            buffer += String.fromCharCode(c | 0x20);
-            state = SCHEME;
-          } else if (!override) {
-            state = NO_SCHEME;
-            p--;
-          } else return null;
+          if (isAlpha(c)) { buffer += String.fromCharCode(c | 0x20); state = SCHEME; }
+          else if (override) return null;
+          else { state = NO_SCHEME; p--; }
           break;
-
         case SCHEME:
           if (isAlpha(c) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e) {
             buffer += String.fromCharCode(isAlpha(c) ? c | 0x20 : c);
@@ -1330,106 +1086,57 @@
             if (url.scheme === "file") state = FILE;
             else if (isSpecial(url.scheme) && base && base.scheme === url.scheme) state = SPECIAL_RELATIVE_OR_AUTHORITY;
             else if (isSpecial(url.scheme)) state = SPECIAL_AUTHORITY_SLASHES;
-            else if (input[p + 1] === 0x2f) {
-              state = PATH_OR_AUTHORITY;
-              p++;
-            } else {
-              url.path = "";
-              state = OPAQUE_PATH;
-            }
-          } else if (!override) {
-            buffer = "";
-            state = NO_SCHEME;
-            p = -1; // start over from the first code point
-          } else return null;
+            else if (input[p + 1] === 0x2f) { state = PATH_OR_AUTHORITY; p++; }
+            else { url.path = ""; state = OPAQUE_PATH; }
+          } else if (override) return null;
+          else { buffer = ""; state = NO_SCHEME; p = -1; } // start over from the first code point
           break;
-
         case NO_SCHEME:
-          if (!base || (typeof base.path === "string" && c !== 0x23)) return null;
-          if (typeof base.path === "string") {
-            url.scheme = base.scheme;
-            url.path = base.path;
-            url.query = base.query;
-            url.fragment = "";
+          if (!base || (hasOpaquePath(base) && c !== 0x23)) return null;
+          if (hasOpaquePath(base)) {
+            Object.assign(url, { scheme: base.scheme, path: base.path, query: base.query, fragment: "" });
             state = FRAGMENT;
-          } else {
-            state = base.scheme === "file" ? FILE : RELATIVE;
-            p--;
-          }
+          } else { state = base.scheme === "file" ? FILE : RELATIVE; p--; }
           break;
-
         case SPECIAL_RELATIVE_OR_AUTHORITY:
-          if (c === 0x2f && input[p + 1] === 0x2f) {
-            state = SPECIAL_AUTHORITY_IGNORE_SLASHES;
-            p++;
-          } else {
-            state = RELATIVE;
-            p--;
-          }
+          if (c === 0x2f && input[p + 1] === 0x2f) { state = SPECIAL_AUTHORITY_IGNORE_SLASHES; p++; }
+          else { state = RELATIVE; p--; }
           break;
-
         case PATH_OR_AUTHORITY:
           if (c === 0x2f) state = AUTHORITY;
-          else {
-            state = PATH;
-            p--;
-          }
+          else { state = PATH; p--; }
           break;
-
         case RELATIVE:
           url.scheme = base.scheme;
           if (c === 0x2f || (isSpecial(url.scheme) && c === 0x5c)) state = RELATIVE_SLASH;
           else {
-            Object.assign(url, { username: base.username, password: base.password, host: base.host, port: base.port });
+            inheritAuthority();
             url.path = base.path.slice();
             url.query = base.query;
-            if (c === 0x3f) {
-              url.query = "";
-              state = QUERY;
-            } else if (c === 0x23) {
-              url.fragment = "";
-              state = FRAGMENT;
-            } else if (c !== EOF) {
-              url.query = null;
-              shortenPath(url);
-              state = PATH;
-              p--;
-            }
+            if (c === 0x3f) { url.query = ""; state = QUERY; }
+            else if (c === 0x23) { url.fragment = ""; state = FRAGMENT; }
+            else if (c !== EOF) { url.query = null; shortenPath(url); state = PATH; p--; }
           }
           break;
-
         case RELATIVE_SLASH:
           if (special && (c === 0x2f || c === 0x5c)) state = SPECIAL_AUTHORITY_IGNORE_SLASHES;
           else if (c === 0x2f) state = AUTHORITY;
-          else {
-            Object.assign(url, { username: base.username, password: base.password, host: base.host, port: base.port });
-            state = PATH;
-            p--;
-          }
+          else { inheritAuthority(); state = PATH; p--; }
           break;
-
         case SPECIAL_AUTHORITY_SLASHES:
           state = SPECIAL_AUTHORITY_IGNORE_SLASHES;
           if (c === 0x2f && input[p + 1] === 0x2f) p++;
           else p--;
           break;
-
         case SPECIAL_AUTHORITY_IGNORE_SLASHES:
-          if (c !== 0x2f && c !== 0x5c) {
-            state = AUTHORITY;
-            p--;
-          }
+          if (c !== 0x2f && c !== 0x5c) { state = AUTHORITY; p--; }
           break;
-
         case AUTHORITY:
           if (c === 0x40) {
             if (atSignSeen) buffer = "%40" + buffer;
             atSignSeen = true;
             for (const ch of buffer) {
-              if (ch === ":" && !passwordTokenSeen) {
-                passwordTokenSeen = true;
-                continue;
-              }
+              if (ch === ":" && !passwordTokenSeen) { passwordTokenSeen = true; continue; }
               const encoded = encodeCodePoint(ch.codePointAt(0), USERINFO_SET);
               if (passwordTokenSeen) url.password += encoded;
               else url.username += encoded;
@@ -1437,31 +1144,24 @@
             buffer = "";
           } else if (endsComponent) {
             if (atSignSeen && buffer === "") return null;
-            p -= Array.from(buffer).length + 1;
+            p -= Array.from(buffer).length + 1; // reparse the buffer as the host
             buffer = "";
             state = HOST;
           } else buffer += String.fromCodePoint(c);
           break;
-
         case HOST:
         case HOSTNAME:
-          if (override && url.scheme === "file") {
-            p--;
-            state = FILE_HOST;
-          } else if (c === 0x3a && !insideBrackets) {
+          if (override && url.scheme === "file") { p--; state = FILE_HOST; }
+          else if (c === 0x3a && !insideBrackets) {
             if (buffer === "" || override === HOSTNAME) return null;
-            const host = parseHost(buffer, !special);
-            if (host === null) return null;
-            url.host = host;
+            if ((url.host = parseHost(buffer, !special)) === null) return null;
             buffer = "";
             state = PORT;
           } else if (endsComponent) {
             p--;
             if (special && buffer === "") return null;
             if (override && buffer === "" && (includesCredentials(url) || url.port !== null)) return null;
-            const host = parseHost(buffer, !special);
-            if (host === null) return null;
-            url.host = host;
+            if ((url.host = parseHost(buffer, !special)) === null) return null;
             buffer = "";
             state = PATH_START;
             if (override) return url;
@@ -1471,7 +1171,6 @@
             buffer += String.fromCodePoint(c);
           }
           break;
-
         case PORT:
           if (c >= 0x30 && c <= 0x39) buffer += String.fromCharCode(c);
           else if (endsComponent || override) {
@@ -1486,46 +1185,35 @@
             p--;
           } else return null;
           break;
-
         case FILE:
           url.scheme = "file";
           url.host = "";
           if (c === 0x2f || c === 0x5c) state = FILE_SLASH;
           else if (base && base.scheme === "file") {
-            url.host = base.host;
-            url.path = base.path.slice();
-            url.query = base.query;
-            if (c === 0x3f) {
-              url.query = "";
-              state = QUERY;
-            } else if (c === 0x23) {
-              url.fragment = "";
-              state = FRAGMENT;
-            } else if (c !== EOF) {
+            Object.assign(url, { host: base.host, path: base.path.slice(), query: base.query });
+            if (c === 0x3f) { url.query = ""; state = QUERY; }
+            else if (c === 0x23) { url.fragment = ""; state = FRAGMENT; }
+            else if (c !== EOF) {
               url.query = null;
-              if (!startsWithDriveLetter(input, p)) shortenPath(url);
-              else url.path = [];
+              if (startsWithDriveLetter(input, p)) url.path = [];
+              else shortenPath(url);
               state = PATH;
               p--;
             }
-          } else {
-            state = PATH;
-            p--;
-          }
+          } else { state = PATH; p--; }
           break;
-
         case FILE_SLASH:
           if (c === 0x2f || c === 0x5c) state = FILE_HOST;
           else {
             if (base && base.scheme === "file") {
               url.host = base.host;
-              if (!startsWithDriveLetter(input, p) && isNormalizedDriveLetter(base.path[0])) url.path.push(base.path[0]);
+              const drive = base.path[0];
+              if (!startsWithDriveLetter(input, p) && isNormalizedDriveLetter(drive)) url.path.push(drive);
             }
             state = PATH;
             p--;
           }
           break;
-
         case FILE_HOST:
           if (c === EOF || c === 0x2f || c === 0x5c || c === 0x3f || c === 0x23) {
             p--;
@@ -1535,33 +1223,22 @@
               if (override) return url;
               state = PATH_START;
             } else {
-              let host = parseHost(buffer, false);
+              const host = parseHost(buffer, false);
               if (host === null) return null;
-              if (host === "localhost") host = "";
-              url.host = host;
+              url.host = host === "localhost" ? "" : host;
               if (override) return url;
               buffer = "";
               state = PATH_START;
             }
           } else buffer += String.fromCodePoint(c);
           break;
-
         case PATH_START:
-          if (special) {
-            state = PATH;
-            if (c !== 0x2f && c !== 0x5c) p--;
-          } else if (!override && c === 0x3f) {
-            url.query = "";
-            state = QUERY;
-          } else if (!override && c === 0x23) {
-            url.fragment = "";
-            state = FRAGMENT;
-          } else if (c !== EOF) {
-            state = PATH;
-            if (c !== 0x2f) p--;
-          } else if (override && url.host === null) url.path.push("");
+          if (special) { state = PATH; if (c !== 0x2f && c !== 0x5c) p--; }
+          else if (!override && c === 0x3f) { url.query = ""; state = QUERY; }
+          else if (!override && c === 0x23) { url.fragment = ""; state = FRAGMENT; }
+          else if (c !== EOF) { state = PATH; if (c !== 0x2f) p--; }
+          else if (override && url.host === null) url.path.push("");
           break;
-
         case PATH:
           if (c === EOF || c === 0x2f || (special && c === 0x5c) || (!override && (c === 0x3f || c === 0x23))) {
             const slash = c === 0x2f || (special && c === 0x5c);
@@ -1575,37 +1252,22 @@
               url.path.push(buffer);
             }
             buffer = "";
-            if (c === 0x3f) {
-              url.query = "";
-              state = QUERY;
-            } else if (c === 0x23) {
-              url.fragment = "";
-              state = FRAGMENT;
-            }
+            if (c === 0x3f) { url.query = ""; state = QUERY; }
+            else if (c === 0x23) { url.fragment = ""; state = FRAGMENT; }
           } else buffer += encodeCodePoint(c, PATH_SET);
           break;
-
         case OPAQUE_PATH:
-          if (c === 0x3f) {
-            url.query = "";
-            state = QUERY;
-          } else if (c === 0x23) {
-            url.fragment = "";
-            state = FRAGMENT;
-          } else if (c !== EOF) url.path += encodeCodePoint(c, C0_SET);
+          if (c === 0x3f) { url.query = ""; state = QUERY; }
+          else if (c === 0x23) { url.fragment = ""; state = FRAGMENT; }
+          else if (c !== EOF) url.path += encodeCodePoint(c, C0_SET);
           break;
-
         case QUERY:
           if ((!override && c === 0x23) || c === EOF) {
             url.query += percentEncode(buffer, special ? SPECIAL_QUERY_SET : QUERY_SET);
             buffer = "";
-            if (c === 0x23) {
-              url.fragment = "";
-              state = FRAGMENT;
-            }
+            if (c === 0x23) { url.fragment = ""; state = FRAGMENT; }
           } else buffer += String.fromCodePoint(c);
           break;
-
         case FRAGMENT:
           if (c !== EOF) url.fragment += encodeCodePoint(c, FRAGMENT_SET);
           break;
@@ -1616,127 +1278,106 @@
     return url;
   }
 
-  function serializeURL(url, excludeFragment = false) {
-    let out = url.scheme + ":";
-    if (url.host !== null) {
-      out += "//";
-      if (includesCredentials(url)) {
-        out += url.username;
-        if (url.password !== "") out += ":" + url.password;
-        out += "@";
-      }
-      out += url.host;
-      if (url.port !== null) out += ":" + url.port;
-    }
-    out += serializePath(url, true);
-    if (url.query !== null) out += "?" + url.query;
-    if (!excludeFragment && url.fragment !== null) out += "#" + url.fragment;
-    return out;
-  }
-
   function serializePath(url, forHref = false) {
-    if (typeof url.path === "string") return url.path;
-    let out = "";
+    if (hasOpaquePath(url)) return url.path;
     // "/." keeps a path starting with "//" from being read back as an authority.
-    if (forHref && url.host === null && url.path.length > 1 && url.path[0] === "") out = "/.";
+    let out = forHref && url.host === null && url.path.length > 1 && url.path[0] === "" ? "/." : "";
     for (const segment of url.path) out += "/" + segment;
     return out;
   }
 
-  function serializeOrigin(url) {
-    switch (url.scheme) {
-      case "blob": {
-        const inner = typeof url.path === "string" ? parseURL(url.path, null) : null;
-        return inner && (inner.scheme === "http" || inner.scheme === "https") ? serializeOrigin(inner) : "null";
-      }
-      case "ftp":
-      case "http":
-      case "https":
-      case "ws":
-      case "wss":
-        return url.scheme + "://" + url.host + (url.port === null ? "" : ":" + url.port);
-      default:
-        return "null";
+  function serializeURL(url) {
+    let out = url.scheme + ":";
+    if (url.host !== null) {
+      out += "//";
+      if (includesCredentials(url)) out += url.username + (url.password === "" ? "" : ":" + url.password) + "@";
+      out += url.host + (url.port === null ? "" : ":" + url.port);
     }
+    out += serializePath(url, true);
+    if (url.query !== null) out += "?" + url.query;
+    if (url.fragment !== null) out += "#" + url.fragment;
+    return out;
+  }
+
+  function serializeOrigin(url) {
+    if (url.scheme === "blob") {
+      const inner = hasOpaquePath(url) ? parseURL(url.path, null) : null;
+      return inner && (inner.scheme === "http" || inner.scheme === "https") ? serializeOrigin(inner) : "null";
+    }
+    if (url.scheme === "file" || !isSpecial(url.scheme)) return "null";
+    return url.scheme + "://" + url.host + (url.port === null ? "" : ":" + url.port);
   }
 
   // Spaces at the end of an opaque path would be lost on reparse once query and fragment are gone.
   function stripTrailingSpacesFromOpaquePath(url) {
-    if (typeof url.path === "string" && url.fragment === null && url.query === null) {
-      url.path = url.path.replace(/ +$/, "");
-    }
+    if (hasOpaquePath(url) && url.fragment === null && url.query === null) url.path = url.path.replace(/ +$/, "");
   }
 
-  // ---- URLSearchParams ---------------------------------------------------------------
-
-  function parseFormURLEncoded(s) {
-    const list = [];
-    for (const seq of s.split("&")) {
-      if (seq === "") continue;
-      const eq = seq.indexOf("=");
-      const name = eq < 0 ? seq : seq.slice(0, eq);
-      const value = eq < 0 ? "" : seq.slice(eq + 1);
-      list.push([formDecode(name), formDecode(value)]);
-    }
-    return list;
-  }
+  // ---- URLSearchParams ----------------------------------------------------------------
 
   function formDecode(s) {
     if (!s.includes("+") && !s.includes("%")) return s;
     return utf8Decode(percentDecode(s.replace(/\+/g, " ")));
   }
 
+  function parseForm(s) {
+    const list = [];
+    for (const seq of s.split("&")) {
+      if (seq === "") continue;
+      const eq = seq.indexOf("=");
+      list.push(eq < 0 ? [formDecode(seq), ""] : [formDecode(seq.slice(0, eq)), formDecode(seq.slice(eq + 1))]);
+    }
+    return list;
+  }
+
   // encodeURIComponent leaves A-Z a-z 0-9 - _ . ! ~ * ' ( ); forms also encode ! ~ ' ( ) and use + for space.
   const FORM_EXTRA = { "!": "%21", "'": "%27", "(": "%28", ")": "%29", "~": "%7E", "%20": "+" };
-  function formEncode(s) {
-    return encodeURIComponent(s).replace(/[!'()~]|%20/g, (m) => FORM_EXTRA[m]);
-  }
+  const formEncode = (s) => encodeURIComponent(s).replace(/[!'()~]|%20/g, (m) => FORM_EXTRA[m]);
+  const serializeForm = (list) => list.map(([name, value]) => formEncode(name) + "=" + formEncode(value)).join("&");
 
-  function serializeForm(list) {
-    let out = "";
-    for (let i = 0; i < list.length; i++) {
-      if (i > 0) out += "&";
-      out += formEncode(list[i][0]) + "=" + formEncode(list[i][1]);
+  // Name/value pairs from a sequence of 2-item iterables (Headers and URLSearchParams init).
+  function pairsOf(init, what) {
+    const pairs = [];
+    for (const pair of init) {
+      const items = isObject(pair) ? Array.from(pair) : null;
+      if (items === null || items.length !== 2) throw new TypeError(`${what}: each item must be a [name, value] pair`);
+      pairs.push(items);
     }
-    return out;
+    return pairs;
   }
 
-  let attachSearchParams; // (params, urlRecord) => void
-  let resetSearchParams; // (params, list) => void
+  // A WebIDL record<K, V>: own enumerable keys, in order.
+  function recordPairs(init) {
+    const pairs = [];
+    for (const key of Reflect.ownKeys(init)) {
+      const desc = Reflect.getOwnPropertyDescriptor(init, key);
+      if (desc !== undefined && desc.enumerable) pairs.push([key, init[key]]);
+    }
+    return pairs;
+  }
+
+  let linkSearchParams; // (params, urlRecord, list) => void
 
   class URLSearchParams {
     #list = [];
     #url = null; // the record of the URL this object belongs to, if any
 
     constructor(init = "") {
-      if ((typeof init === "object" && init !== null) || typeof init === "function") {
+      if (isObject(init)) {
         const iterator = init[Symbol.iterator];
-        if (iterator !== undefined && iterator !== null) {
-          if (typeof iterator !== "function") throw new TypeError("URLSearchParams: init is not iterable");
-          for (const pair of init) {
-            if ((typeof pair !== "object" || pair === null) && typeof pair !== "function") {
-              throw new TypeError("URLSearchParams: each query pair must be an iterable [name, value] tuple");
-            }
-            const items = Array.from(pair);
-            if (items.length !== 2) throw new TypeError("URLSearchParams: each query pair must be a [name, value] tuple");
-            this.#list.push([usv(items[0]), usv(items[1])]);
-          }
-        } else {
-          for (const key of Reflect.ownKeys(init)) {
-            const desc = Reflect.getOwnPropertyDescriptor(init, key);
-            if (desc !== undefined && desc.enumerable) this.#list.push([usv(key), usv(init[key])]);
-          }
+        if (iterator !== undefined && iterator !== null && typeof iterator !== "function") {
+          throw new TypeError("URLSearchParams: init is not iterable");
         }
+        const pairs = iterator ? pairsOf(init, "URLSearchParams") : recordPairs(init);
+        this.#list = pairs.map(([name, value]) => [usv(name), usv(value)]);
       } else {
         const s = usv(init);
-        this.#list = parseFormURLEncoded(s[0] === "?" ? s.slice(1) : s);
+        this.#list = parseForm(s[0] === "?" ? s.slice(1) : s);
       }
     }
     static {
-      attachSearchParams = (params, record) => {
+      linkSearchParams = (params, record, list) => {
         params.#url = record;
-      };
-      resetSearchParams = (params, list) => {
         params.#list = list;
       };
     }
@@ -1747,9 +1388,7 @@
       this.#url.query = query === "" ? null : query;
       if (query === "") stripTrailingSpacesFromOpaquePath(this.#url);
     }
-    get size() {
-      return this.#list.length;
-    }
+    get size() { return this.#list.length; }
     append(name, value) {
       requireArgs(arguments.length, 2, "URLSearchParams.append");
       this.#list.push([usv(name), usv(value)]);
@@ -1758,11 +1397,8 @@
     delete(name, value = undefined) {
       requireArgs(arguments.length, 1, "URLSearchParams.delete");
       name = usv(name);
-      if (value === undefined) this.#list = this.#list.filter((e) => e[0] !== name);
-      else {
-        value = usv(value);
-        this.#list = this.#list.filter((e) => e[0] !== name || e[1] !== value);
-      }
+      value = value === undefined ? undefined : usv(value);
+      this.#list = this.#list.filter((e) => e[0] !== name || (value !== undefined && e[1] !== value));
       this.#update();
     }
     get(name) {
@@ -1779,9 +1415,8 @@
     has(name, value = undefined) {
       requireArgs(arguments.length, 1, "URLSearchParams.has");
       name = usv(name);
-      if (value === undefined) return this.#list.some((e) => e[0] === name);
-      value = usv(value);
-      return this.#list.some((e) => e[0] === name && e[1] === value);
+      value = value === undefined ? undefined : usv(value);
+      return this.#list.some((e) => e[0] === name && (value === undefined || e[1] === value));
     }
     set(name, value) {
       requireArgs(arguments.length, 2, "URLSearchParams.set");
@@ -1789,10 +1424,7 @@
       value = usv(value);
       const i = this.#list.findIndex((e) => e[0] === name);
       if (i < 0) this.#list.push([name, value]);
-      else {
-        this.#list[i] = [name, value];
-        this.#list = this.#list.filter((e, j) => j <= i || e[0] !== name);
-      }
+      else this.#list = this.#list.filter((e, j) => j <= i || e[0] !== name).with(i, [name, value]);
       this.#update();
     }
     sort() {
@@ -1804,47 +1436,35 @@
       if (typeof callback !== "function") throw new TypeError("URLSearchParams.forEach: callback is not a function");
       for (let i = 0; i < this.#list.length; i++) callback.call(thisArg, this.#list[i][1], this.#list[i][0], this);
     }
-    *entries() {
-      for (let i = 0; i < this.#list.length; i++) yield [this.#list[i][0], this.#list[i][1]];
-    }
-    *keys() {
-      for (let i = 0; i < this.#list.length; i++) yield this.#list[i][0];
-    }
-    *values() {
-      for (let i = 0; i < this.#list.length; i++) yield this.#list[i][1];
-    }
-    toString() {
-      return serializeForm(this.#list);
-    }
+    // Like the spec's iterators these read the live list at every step.
+    *entries() { for (let i = 0; i < this.#list.length; i++) yield [this.#list[i][0], this.#list[i][1]]; }
+    *keys() { for (let i = 0; i < this.#list.length; i++) yield this.#list[i][0]; }
+    *values() { for (let i = 0; i < this.#list.length; i++) yield this.#list[i][1]; }
+    toString() { return serializeForm(this.#list); }
   }
   URLSearchParams.prototype[Symbol.iterator] = URLSearchParams.prototype.entries;
   tag(URLSearchParams, "URLSearchParams");
 
-  // ---- URL -----------------------------------------------------------------------------
+  // ---- URL ------------------------------------------------------------------------------
 
   function parseWithBase(url, base) {
-    let baseRecord = null;
-    if (base !== undefined) {
-      baseRecord = parseURL(usv(base), null);
-      if (baseRecord === null) return null;
-    }
-    return parseURL(usv(url), baseRecord);
+    if (base === undefined) return parseURL(usv(url), null);
+    const baseRecord = parseURL(usv(base), null);
+    return baseRecord && parseURL(usv(url), baseRecord);
   }
 
   const cannotHaveCredentialsOrPort = (url) => url.host === null || url.host === "" || url.scheme === "file";
 
   class URL {
     #url;
-    #params;
+    #params = new URLSearchParams();
 
     constructor(url, base = undefined) {
       requireArgs(arguments.length, 1, "URL");
       const record = parseWithBase(url, base);
       if (record === null) throw new TypeError("Invalid URL");
       this.#url = record;
-      this.#params = new URLSearchParams();
-      resetSearchParams(this.#params, parseFormURLEncoded(record.query ?? ""));
-      attachSearchParams(this.#params, record);
+      linkSearchParams(this.#params, record, parseForm(record.query ?? ""));
     }
     static canParse(url, base = undefined) {
       requireArgs(arguments.length, 1, "URL.canParse");
@@ -1852,123 +1472,70 @@
     }
     static parse(url, base = undefined) {
       requireArgs(arguments.length, 1, "URL.parse");
-      try {
-        return new URL(url, base);
-      } catch (_) {
-        return null;
-      }
+      return parseWithBase(url, base) === null ? null : new URL(url, base);
     }
-    get href() {
-      return serializeURL(this.#url);
-    }
+    get href() { return serializeURL(this.#url); }
     set href(value) {
       const record = parseURL(usv(value), null);
       if (record === null) throw new TypeError("Invalid URL");
       Object.assign(this.#url, record); // in place: the URLSearchParams object keeps its link
-      resetSearchParams(this.#params, parseFormURLEncoded(record.query ?? ""));
+      linkSearchParams(this.#params, this.#url, parseForm(record.query ?? ""));
     }
-    get origin() {
-      return serializeOrigin(this.#url);
-    }
-    get protocol() {
-      return this.#url.scheme + ":";
-    }
-    set protocol(value) {
-      parseURL(usv(value) + ":", null, this.#url, SCHEME_START);
-    }
-    get username() {
-      return this.#url.username;
-    }
+    get origin() { return serializeOrigin(this.#url); }
+    get protocol() { return this.#url.scheme + ":"; }
+    set protocol(value) { parseURL(usv(value) + ":", null, this.#url, SCHEME_START); }
+    get username() { return this.#url.username; }
     set username(value) {
       if (!cannotHaveCredentialsOrPort(this.#url)) this.#url.username = percentEncode(usv(value), USERINFO_SET);
     }
-    get password() {
-      return this.#url.password;
-    }
+    get password() { return this.#url.password; }
     set password(value) {
       if (!cannotHaveCredentialsOrPort(this.#url)) this.#url.password = percentEncode(usv(value), USERINFO_SET);
     }
     get host() {
       const { host, port } = this.#url;
-      if (host === null) return "";
-      return port === null ? host : host + ":" + port;
+      return host === null ? "" : port === null ? host : host + ":" + port;
     }
-    set host(value) {
-      if (typeof this.#url.path !== "string") this.#setWith(value, HOST);
-    }
-    get hostname() {
-      return this.#url.host ?? "";
-    }
-    set hostname(value) {
-      if (typeof this.#url.path !== "string") this.#setWith(value, HOSTNAME);
-    }
-    get port() {
-      return this.#url.port === null ? "" : String(this.#url.port);
-    }
+    set host(value) { if (!hasOpaquePath(this.#url)) this.#setWith(value, HOST); }
+    get hostname() { return this.#url.host ?? ""; }
+    set hostname(value) { if (!hasOpaquePath(this.#url)) this.#setWith(value, HOSTNAME); }
+    get port() { return this.#url.port === null ? "" : String(this.#url.port); }
     set port(value) {
       if (cannotHaveCredentialsOrPort(this.#url)) return;
       value = usv(value);
       if (value === "") this.#url.port = null;
       else this.#setWith(value, PORT);
     }
-    get pathname() {
-      return serializePath(this.#url);
-    }
-    set pathname(value) {
-      if (typeof this.#url.path === "string") return;
-      const copy = copyRecord(this.#url);
-      copy.path = [];
-      if (parseURL(usv(value), null, copy, PATH_START) !== null) Object.assign(this.#url, copy);
-    }
-    get search() {
-      const q = this.#url.query;
-      return q === null || q === "" ? "" : "?" + q;
-    }
+    get pathname() { return serializePath(this.#url); }
+    set pathname(value) { if (!hasOpaquePath(this.#url)) this.#setWith(value, PATH_START, { path: [] }); }
+    get search() { return this.#url.query ? "?" + this.#url.query : ""; }
     set search(value) {
       value = usv(value);
-      if (value === "") {
-        this.#url.query = null;
-        resetSearchParams(this.#params, []);
-        stripTrailingSpacesFromOpaquePath(this.#url);
-        return;
-      }
       const input = value[0] === "?" ? value.slice(1) : value;
-      this.#url.query = "";
-      parseURL(input, null, this.#url, QUERY);
-      resetSearchParams(this.#params, parseFormURLEncoded(input));
+      this.#url.query = null;
+      if (value !== "") this.#setWith(input, QUERY, { query: "" });
+      else stripTrailingSpacesFromOpaquePath(this.#url);
+      linkSearchParams(this.#params, this.#url, parseForm(input));
     }
-    get searchParams() {
-      return this.#params;
-    }
-    get hash() {
-      const f = this.#url.fragment;
-      return f === null || f === "" ? "" : "#" + f;
-    }
+    get searchParams() { return this.#params; }
+    get hash() { return this.#url.fragment ? "#" + this.#url.fragment : ""; }
     set hash(value) {
       value = usv(value);
-      if (value === "") {
-        this.#url.fragment = null;
-        stripTrailingSpacesFromOpaquePath(this.#url);
-        return;
-      }
-      this.#url.fragment = "";
-      parseURL(value[0] === "#" ? value.slice(1) : value, null, this.#url, FRAGMENT);
+      this.#url.fragment = null;
+      if (value !== "") this.#setWith(value[0] === "#" ? value.slice(1) : value, FRAGMENT, { fragment: "" });
+      else stripTrailingSpacesFromOpaquePath(this.#url);
     }
-    // Setters parse into a copy, so a failure leaves the URL unchanged.
-    #setWith(value, override) {
-      const copy = copyRecord(this.#url);
+    // Setters parse into a copy (with `start` applied), so a failure leaves the URL unchanged.
+    #setWith(value, override, start = {}) {
+      const copy = Object.assign(copyRecord(this.#url), start);
       if (parseURL(usv(value), null, copy, override) !== null) Object.assign(this.#url, copy);
     }
-    toString() {
-      return this.href;
-    }
-    toJSON() {
-      return this.href;
-    }
+    toString() { return this.href; }
+    toJSON() { return this.href; }
   }
   tag(URL, "URL");
 
-  // ---- Headers -----------------------------------------------------------------------
+  // ---- Headers ------------------------------------------------------------------------
 
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -1985,9 +1552,7 @@
     return v;
   }
 
-  let headerList; // (headers) => its [name, value] list
-  let setHeadersGuard; // (headers, guard) => void
-  let headersGuard; // (headers) => guard
+  let headersInternals; // (headers) => { list, guard }, for Request, Response and the wire hooks
 
   class Headers {
     #list = []; // [lower-case name, value] pairs in insertion order
@@ -1996,31 +1561,20 @@
 
     constructor(init = undefined) {
       if (init === undefined) return;
-      if ((typeof init !== "object" || init === null) && typeof init !== "function") {
-        throw new TypeError("Headers: init must be a sequence of pairs or a record");
-      }
-      if (typeof init[Symbol.iterator] === "function") {
-        for (const pair of init) {
-          if ((typeof pair !== "object" || pair === null) && typeof pair !== "function") {
-            throw new TypeError("Headers: each header must be a [name, value] pair");
-          }
-          const items = Array.from(pair);
-          if (items.length !== 2) throw new TypeError("Headers: each header must be a [name, value] pair");
-          this.append(items[0], items[1]);
-        }
-      } else {
-        for (const key of Reflect.ownKeys(init)) {
-          const desc = Reflect.getOwnPropertyDescriptor(init, key);
-          if (desc !== undefined && desc.enumerable) this.append(key, init[key]);
-        }
-      }
+      if (!isObject(init)) throw new TypeError("Headers: init must be a sequence of pairs or a record");
+      const pairs = typeof init[Symbol.iterator] === "function" ? pairsOf(init, "Headers") : recordPairs(init);
+      for (const [name, value] of pairs) this.append(name, value);
     }
     static {
-      headerList = (h) => h.#list;
-      setHeadersGuard = (h, guard) => {
-        h.#guard = guard;
-      };
-      headersGuard = (h) => h.#guard;
+      headersInternals = (h) => ({
+        list: h.#list,
+        guard: h.#guard,
+        set(list, guard) {
+          h.#list = list;
+          h.#guard = guard;
+          h.#sorted = null;
+        },
+      });
     }
     #mutable() {
       if (this.#guard === "immutable") throw new TypeError("Can't modify immutable headers.");
@@ -2041,13 +1595,10 @@
     get(name) {
       requireArgs(arguments.length, 1, "Headers.get");
       name = headerName(name);
-      const values = [];
-      for (const e of this.#list) if (e[0] === name) values.push(e[1]);
+      const values = this.#list.filter((e) => e[0] === name).map((e) => e[1]);
       return values.length === 0 ? null : values.join(", ");
     }
-    getSetCookie() {
-      return this.#list.filter((e) => e[0] === "set-cookie").map((e) => e[1]);
-    }
+    getSetCookie() { return this.#list.filter((e) => e[0] === "set-cookie").map((e) => e[1]); }
     has(name) {
       requireArgs(arguments.length, 1, "Headers.has");
       name = headerName(name);
@@ -2060,18 +1611,14 @@
       this.#mutable();
       const i = this.#list.findIndex((e) => e[0] === name);
       if (i < 0) this.#list.push([name, value]);
-      else {
-        this.#list[i] = [name, value];
-        this.#list = this.#list.filter((e, j) => j <= i || e[0] !== name);
-      }
+      else this.#list = this.#list.filter((e, j) => j <= i || e[0] !== name).with(i, [name, value]);
     }
     // Sorted by name, values of one name combined, except Set-Cookie which stays separate.
     #combined() {
       if (this.#sorted !== null) return this.#sorted;
       const byName = new Map();
       for (const [name, value] of this.#list) {
-        const values = byName.get(name);
-        if (values) values.push(value);
+        if (byName.has(name)) byName.get(name).push(value);
         else byName.set(name, [value]);
       }
       const out = [];
@@ -2090,28 +1637,27 @@
       }
     }
     // Like the spec's iterators these re-read the (re-sorted) list at every step.
-    *entries() {
-      for (let i = 0; i < this.#combined().length; i++) yield this.#combined()[i].slice();
-    }
-    *keys() {
-      for (let i = 0; i < this.#combined().length; i++) yield this.#combined()[i][0];
-    }
-    *values() {
-      for (let i = 0; i < this.#combined().length; i++) yield this.#combined()[i][1];
-    }
+    *entries() { for (let i = 0; i < this.#combined().length; i++) yield this.#combined()[i].slice(); }
+    *keys() { for (let i = 0; i < this.#combined().length; i++) yield this.#combined()[i][0]; }
+    *values() { for (let i = 0; i < this.#combined().length; i++) yield this.#combined()[i][1]; }
   }
   Headers.prototype[Symbol.iterator] = Headers.prototype.entries;
   tag(Headers, "Headers");
 
-  // A copy of headers with the given guard.
-  function copyHeaders(source, guard = "none") {
+  // A copy of headers with the given guard (by default the source's).
+  function copyHeaders(source, guard = headersInternals(source).guard) {
     const h = new Headers();
-    for (const e of headerList(source)) headerList(h).push(e.slice());
-    setHeadersGuard(h, guard);
+    headersInternals(h).set(headersInternals(source).list.map((e) => e.slice()), guard);
     return h;
   }
 
-  // ---- Bodies --------------------------------------------------------------------------
+  function immutableHeaders(init) {
+    const h = new Headers(init);
+    headersInternals(h).set(headersInternals(h).list, "immutable");
+    return h;
+  }
+
+  // ---- Bodies ---------------------------------------------------------------------------
 
   // The body of a Request or Response: its bytes (null for "no body") and whether it was read.
   class BodyState {
@@ -2125,7 +1671,7 @@
 
   const USED_MESSAGE = "Body has already been used. It can only be used once; use clone() first to read it twice.";
 
-  // Takes the whole body, marking it used. Shared bytes are never mutated; readers get copies.
+  // Takes the whole body, marking it used. Shared bytes are never mutated: readers get copies.
   function takeBytes(state) {
     if (state.bytes === null) return EMPTY_BYTES;
     if (state.used || state.locked) throw new TypeError(USED_MESSAGE);
@@ -2138,38 +1684,27 @@
   // a body on to a new Request or Response.
   class BodyStream {
     #state;
-    constructor(state) {
-      this.#state = state;
-    }
-    static take(stream) {
-      return takeBytes(stream.#state);
-    }
-    get locked() {
-      return this.#state.locked;
-    }
+    constructor(state) { this.#state = state; }
+    static take(stream) { return takeBytes(stream.#state); }
+    get locked() { return this.#state.locked; }
     getReader() {
       const state = this.#state;
       if (state.locked) throw new TypeError("This stream is already locked to a reader.");
       state.locked = true;
-      let delivered = state.used;
-      let released = false;
-      const closed = Promise.resolve(undefined);
+      let done = state.used, released = false;
       return {
-        closed,
+        closed: Promise.resolve(undefined),
         async read() {
           if (released) throw new TypeError("This reader has been released.");
-          if (delivered) return { value: undefined, done: true };
-          delivered = state.used = true;
-          const bytes = state.bytes;
-          return bytes.length === 0 ? { value: undefined, done: true } : { value: bytes.slice(), done: false };
+          const chunk = done || state.bytes.length === 0 ? undefined : state.bytes.slice();
+          done = state.used = true;
+          return { value: chunk, done: chunk === undefined };
         },
         releaseLock() {
           released = true;
           state.locked = false;
         },
-        async cancel() {
-          delivered = state.used = true;
-        },
+        async cancel() { done = state.used = true; },
       };
     }
     async cancel() {
@@ -2179,25 +1714,21 @@
     async *[Symbol.asyncIterator]() {
       const reader = this.getReader();
       try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          yield value;
-        }
+        for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
       } finally {
         reader.releaseLock();
       }
     }
-    values() {
-      return this[Symbol.asyncIterator]();
-    }
+    values() { return this[Symbol.asyncIterator](); }
   }
   tag(BodyStream, "ReadableStream");
+
+  const FORM_CONTENT_TYPE = "application/x-www-form-urlencoded;charset=UTF-8";
 
   // The Fetch standard's "extract a body": [bytes, default Content-Type or null].
   function extractBody(init) {
     if (typeof init === "string") return [utf8Encode(init), "text/plain;charset=UTF-8"];
-    if (init instanceof URLSearchParams) return [utf8Encode(init.toString()), "application/x-www-form-urlencoded;charset=UTF-8"];
+    if (init instanceof URLSearchParams) return [utf8Encode(`${init}`), FORM_CONTENT_TYPE];
     const bytes = bytesOf(init);
     if (bytes !== null) return [bytes.slice(), null];
     if (init instanceof Blob) return [blobBytes(init), init.type === "" ? null : init.type];
@@ -2217,31 +1748,15 @@
   const BodyMixin = {
     get body() {
       const state = bodyOf(this);
-      if (state.bytes === null) return null;
-      return (state.stream ??= new BodyStream(state));
+      return state.bytes === null ? null : (state.stream ??= new BodyStream(state));
     },
-    get bodyUsed() {
-      return bodyOf(this).used;
-    },
-    async arrayBuffer() {
-      return takeBytes(bodyOf(this)).slice().buffer;
-    },
-    async bytes() {
-      return takeBytes(bodyOf(this)).slice();
-    },
-    async text() {
-      return utf8DecodeBOM(takeBytes(bodyOf(this)));
-    },
-    async json() {
-      return JSON.parse(utf8DecodeBOM(takeBytes(bodyOf(this))));
-    },
-    async blob() {
-      const bytes = takeBytes(bodyOf(this));
-      return new Blob([bytes], { type: this.headers.get("content-type") ?? "" });
-    },
-    async formData() {
-      throw new TypeError("formData() is not supported");
-    },
+    get bodyUsed() { return bodyOf(this).used; },
+    async arrayBuffer() { return takeBytes(bodyOf(this)).slice().buffer; },
+    async bytes() { return takeBytes(bodyOf(this)).slice(); },
+    async text() { return utf8DecodeBOM(takeBytes(bodyOf(this))); },
+    async json() { return JSON.parse(utf8DecodeBOM(takeBytes(bodyOf(this)))); },
+    async blob() { return new Blob([takeBytes(bodyOf(this))], { type: this.headers.get("content-type") ?? "" }); },
+    async formData() { throw new TypeError("formData() is not supported"); },
   };
 
   function installBodyMixin(cls) {
@@ -2250,11 +1765,18 @@
     }
   }
 
-  // ---- Request -----------------------------------------------------------------------
+  // Stores an extracted body, adding its default Content-Type if none is set.
+  function setBody(owner, headers, [bytes, type]) {
+    bodyOf(owner).bytes = bytes;
+    if (type !== null && !headers.has("content-type")) headers.append("content-type", type);
+  }
+
+  // ---- Request ---------------------------------------------------------------------------
 
   const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
   const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
   const REDIRECT_MODES = new Set(["follow", "error", "manual"]);
+  const DEFAULT_OPTIONS = Object.freeze({ cache: "default", integrity: "", keepalive: false });
 
   function normalizeMethod(method) {
     method = str(method);
@@ -2266,7 +1788,7 @@
   function parseRequestURL(input) {
     const record = parseURL(usv(input), null);
     if (record === null) throw new TypeError("Invalid URL");
-    if (includesCredentials(record)) throw new TypeError("Request cannot be constructed from a URL that includes credentials");
+    if (includesCredentials(record)) throw new TypeError("Request URL must not include credentials");
     return serializeURL(record);
   }
 
@@ -2281,19 +1803,16 @@
     constructor(input, init = undefined) {
       if (input === INTERNAL) {
         // Internal construction from already-validated parts.
-        this.#method = init.method;
-        this.#url = init.url;
-        this.#headers = init.headers;
-        this.#redirect = init.redirect;
-        this.#signal = init.signal;
-        this.#options = init.options;
+        ({ method: this.#method, url: this.#url, headers: this.#headers, redirect: this.#redirect } = init);
+        this.#signal = init.signal ?? new AbortController().signal;
+        this.#options = init.options ?? DEFAULT_OPTIONS;
         bodies.set(this, init.body);
         return;
       }
       requireArgs(arguments.length, 1, "Request");
       init = dict(init, "init");
       const source = input instanceof Request ? input : null;
-      const sourceBody = source ? bodyOf(source) : null;
+      const sourceBody = source && bodyOf(source);
 
       this.#url = source ? source.#url : parseRequestURL(input);
       let method = source ? source.#method : "GET";
@@ -2303,105 +1822,65 @@
       }
       this.#method = method;
 
-      let redirect = source ? source.#redirect : "follow";
+      this.#redirect = source ? source.#redirect : "follow";
       if (init.redirect !== undefined) {
-        redirect = str(init.redirect);
-        if (!REDIRECT_MODES.has(redirect)) throw new TypeError(`'${redirect}' is not a valid redirect mode.`);
+        this.#redirect = str(init.redirect);
+        if (!REDIRECT_MODES.has(this.#redirect)) throw new TypeError(`Invalid redirect mode: '${this.#redirect}'`);
       }
-      this.#redirect = redirect;
 
       let signal = source ? source.#signal : null;
       if (init.signal !== undefined) {
-        if (init.signal !== null && !(init.signal instanceof AbortSignal)) throw new TypeError("Request: signal must be an AbortSignal");
+        if (init.signal !== null && !(init.signal instanceof AbortSignal)) throw new TypeError("Invalid signal");
         signal = init.signal;
       }
       this.#signal = signal ?? new AbortController().signal;
 
-      const base = source ? source.#options : { cache: "default", integrity: "", keepalive: false };
+      const base = source ? source.#options : DEFAULT_OPTIONS;
       this.#options = {
         cache: init.cache !== undefined ? str(init.cache) : base.cache,
         integrity: init.integrity !== undefined ? str(init.integrity) : base.integrity,
         keepalive: init.keepalive !== undefined ? !!init.keepalive : base.keepalive,
       };
 
-      this.#headers = init.headers !== undefined ? new Headers(init.headers) : source ? copyHeaders(source.#headers) : new Headers();
+      this.#headers = init.headers !== undefined ? new Headers(init.headers)
+        : source ? copyHeaders(source.#headers, "none") : new Headers();
 
       const hasInitBody = init.body !== undefined && init.body !== null;
       const hasSourceBody = sourceBody !== null && sourceBody.bytes !== null;
       if ((hasInitBody || hasSourceBody) && (method === "GET" || method === "HEAD")) {
         throw new TypeError("Request with GET/HEAD method cannot have body.");
       }
-      const state = new BodyState(null);
-      if (hasInitBody) {
-        const [bytes, type] = extractBody(init.body);
-        state.bytes = bytes;
-        if (type !== null && !this.#headers.has("content-type")) this.#headers.append("content-type", type);
-      } else if (hasSourceBody) {
-        // The new request takes over the source's body, which counts as read.
-        state.bytes = takeBytes(sourceBody);
-      }
-      bodies.set(this, state);
+      bodies.set(this, new BodyState(null));
+      if (hasInitBody) setBody(this, this.#headers, extractBody(init.body));
+      else if (hasSourceBody) bodyOf(this).bytes = takeBytes(sourceBody); // taking it counts as reading it
     }
-    get method() {
-      return this.#method;
-    }
-    get url() {
-      return this.#url;
-    }
-    get headers() {
-      return this.#headers;
-    }
-    get redirect() {
-      return this.#redirect;
-    }
-    get signal() {
-      return this.#signal;
-    }
-    get cache() {
-      return this.#options.cache;
-    }
-    get integrity() {
-      return this.#options.integrity;
-    }
-    get keepalive() {
-      return this.#options.keepalive;
-    }
-    get credentials() {
-      return "same-origin";
-    }
-    get mode() {
-      return "cors";
-    }
-    get destination() {
-      return "";
-    }
-    get referrer() {
-      return "about:client";
-    }
-    get referrerPolicy() {
-      return "";
-    }
-    get duplex() {
-      return "half";
-    }
+    get method() { return this.#method; }
+    get url() { return this.#url; }
+    get headers() { return this.#headers; }
+    get redirect() { return this.#redirect; }
+    get signal() { return this.#signal; }
+    get cache() { return this.#options.cache; }
+    get integrity() { return this.#options.integrity; }
+    get keepalive() { return this.#options.keepalive; }
+    get credentials() { return "same-origin"; }
+    get mode() { return "cors"; }
+    get destination() { return ""; }
+    get referrer() { return "about:client"; }
+    get referrerPolicy() { return ""; }
+    get duplex() { return "half"; }
     clone() {
       const state = bodyOf(this);
       if (state.used || state.locked) throw new TypeError("Request.clone: " + USED_MESSAGE);
       return new Request(INTERNAL, {
-        method: this.#method,
-        url: this.#url,
-        headers: copyHeaders(this.#headers, headersGuard(this.#headers)),
-        redirect: this.#redirect,
-        signal: this.#signal,
-        options: { ...this.#options },
-        body: new BodyState(state.bytes),
+        method: this.#method, url: this.#url, headers: copyHeaders(this.#headers), redirect: this.#redirect,
+        signal: this.#signal, options: this.#options, body: new BodyState(state.bytes),
       });
     }
   }
   installBodyMixin(Request);
   tag(Request, "Request");
 
-  // ---- Response ----------------------------------------------------------------------
+  // ---- Response ------------------------------------------------------------------------
 
   const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
   const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
@@ -2419,12 +1898,9 @@
 
     constructor(body = null, init = undefined) {
       if (body === INTERNAL) {
-        this.#status = init.status;
-        this.#statusText = init.statusText ?? "";
-        this.#headers = init.headers;
-        this.#type = init.type ?? "default";
-        this.#url = init.url ?? "";
-        this.#redirected = !!init.redirected;
+        // Internal construction from already-validated parts.
+        ({ status: this.#status, statusText: this.#statusText = "", headers: this.#headers } = init);
+        ({ type: this.#type = "default", url: this.#url = "", redirected: this.#redirected = false } = init);
         bodies.set(this, init.body ?? new BodyState(null));
         return;
       }
@@ -2445,18 +1921,14 @@
       bodies.set(this, new BodyState(null));
       if (body !== null && body !== undefined) Response.#setBody(this, extractBody(body));
     }
-    static {
-      isResponse = (value) => typeof value === "object" && value !== null && #status in value;
-    }
-    static #setBody(response, [bytes, type]) {
-      if (NULL_BODY_STATUS.has(response.#status)) throw new TypeError("Response with null body status cannot have body");
-      bodyOf(response).bytes = bytes;
-      if (type !== null && !response.#headers.has("content-type")) response.#headers.append("content-type", type);
+    static { isResponse = (value) => isObject(value) && #status in value; }
+    static #setBody(response, extracted) {
+      const status = response.#status;
+      if (NULL_BODY_STATUS.has(status)) throw new TypeError(`A ${status} response cannot have a body`);
+      setBody(response, response.#headers, extracted);
     }
     static error() {
-      const headers = new Headers();
-      setHeadersGuard(headers, "immutable");
-      return new Response(INTERNAL, { status: 0, headers, type: "error" });
+      return new Response(INTERNAL, { status: 0, headers: immutableHeaders(), type: "error" });
     }
     static redirect(url, status = 302) {
       requireArgs(arguments.length, 1, "Response.redirect");
@@ -2464,9 +1936,7 @@
       if (record === null) throw new TypeError("Invalid URL");
       status = Number(status);
       if (!REDIRECT_STATUS.has(status)) throw new RangeError(`Invalid status code ${status} for a redirect.`);
-      const headers = new Headers([["location", serializeURL(record)]]);
-      setHeadersGuard(headers, "immutable");
-      return new Response(INTERNAL, { status, headers });
+      return new Response(INTERNAL, { status, headers: immutableHeaders([["location", serializeURL(record)]]) });
     }
     static json(data, init = undefined) {
       const text = JSON.stringify(data);
@@ -2475,47 +1945,32 @@
       Response.#setBody(response, [utf8Encode(text), "application/json"]);
       return response;
     }
-    get type() {
-      return this.#type;
-    }
-    get url() {
-      return this.#url;
-    }
-    get redirected() {
-      return this.#redirected;
-    }
-    get status() {
-      return this.#status;
-    }
-    get ok() {
-      return this.#status >= 200 && this.#status <= 299;
-    }
-    get statusText() {
-      return this.#statusText;
-    }
-    get headers() {
-      return this.#headers;
-    }
+    get type() { return this.#type; }
+    get url() { return this.#url; }
+    get redirected() { return this.#redirected; }
+    get status() { return this.#status; }
+    get ok() { return this.#status >= 200 && this.#status <= 299; }
+    get statusText() { return this.#statusText; }
+    get headers() { return this.#headers; }
     clone() {
       const state = bodyOf(this);
       if (state.used || state.locked) throw new TypeError("Response.clone: " + USED_MESSAGE);
       return new Response(INTERNAL, {
-        status: this.#status,
-        statusText: this.#statusText,
-        headers: copyHeaders(this.#headers, headersGuard(this.#headers)),
-        type: this.#type,
-        url: this.#url,
-        redirected: this.#redirected,
-        body: new BodyState(state.bytes),
+        status: this.#status, statusText: this.#statusText, headers: copyHeaders(this.#headers), type: this.#type,
+        url: this.#url, redirected: this.#redirected, body: new BodyState(state.bytes),
       });
     }
   }
   installBodyMixin(Response);
   tag(Response, "Response");
 
-  addUncloneable(URL, URLSearchParams, Headers, Request, Response, BodyStream, AbortSignal);
+  // Classes whose instances structuredClone refuses (host objects in browsers).
+  const UNCLONEABLE = [
+    Promise, WeakMap, WeakSet, G.WeakRef, G.FinalizationRegistry, EventTarget, Event, AbortController,
+    TextEncoder, TextDecoder, Crypto, URL, URLSearchParams, Headers, Request, Response, BodyStream,
+  ].filter(Boolean);
 
-  // ---- Host hooks ---------------------------------------------------------------------
+  // ---- Host hooks -----------------------------------------------------------------------
 
   function base64DecodeStrict(s) {
     const bytes = base64DecodeForgiving(str(s));
@@ -2526,49 +1981,42 @@
   // Builds the incoming Request from the host's wire form. Its headers are
   // immutable (as for an incoming request in a service worker) and its redirect
   // mode is "manual", so passing it to fetch() proxies redirects unchanged.
+  // An empty body_base64 means no body.
   function requestFromWire(wire) {
-    const headers = new Headers(wire.headers || []);
-    setHeadersGuard(headers, "immutable");
-    const body = wire.body_base64 ? base64DecodeStrict(wire.body_base64) : null;
     return new Request(INTERNAL, {
       method: normalizeMethod(wire.method || "GET"),
       url: parseRequestURL(wire.url),
-      headers,
+      headers: immutableHeaders(wire.headers || []),
       redirect: "manual",
-      signal: new AbortController().signal,
-      options: { cache: "default", integrity: "", keepalive: false },
-      body: new BodyState(body),
+      body: new BodyState(wire.body_base64 ? base64DecodeStrict(wire.body_base64) : null),
     });
   }
 
   // The host's wire form of a Response; body_base64 is "" when there is no body.
   async function responseToWire(response) {
     if (!isResponse(response)) throw new TypeError("fetch handler must return a Response");
-    const state = bodyOf(response);
-    const body = state.bytes === null ? EMPTY_BYTES : takeBytes(state);
     return {
       status: response.status,
-      headers: headerList(response.headers).map((e) => [e[0], e[1]]),
-      body_base64: base64Encode(body),
+      headers: headersInternals(response.headers).list.map((e) => [e[0], e[1]]),
+      body_base64: base64Encode(takeBytes(bodyOf(response))),
     };
   }
 
-  // ---- Install ------------------------------------------------------------------------
+  // ---- Install --------------------------------------------------------------------------
 
   const globals = {
-    DOMException, TextEncoder, TextDecoder, atob, btoa, structuredClone, Crypto, crypto,
-    Event, EventTarget, AbortController, AbortSignal, Blob,
-    URL, URLSearchParams, Headers, Request, Response,
+    DOMException, TextEncoder, TextDecoder, atob, btoa, structuredClone, Crypto, crypto, Event, EventTarget,
+    AbortController, AbortSignal, Blob, URL, URLSearchParams, Headers, Request, Response,
   };
   for (const [name, value] of Object.entries(globals)) expose(name, value);
 
-  if (!G.__edge_internal) {
+  if (!isObject(G.__edge_internal)) {
     Object.defineProperty(G, "__edge_internal", { value: {}, writable: false, configurable: true, enumerable: false });
   }
   // Fixed properties: Worker code must not be able to intercept the host's seeds or wire data.
   const hooks = {
     reseedRandom,
-    base64Encode: (bytes) => {
+    base64Encode(bytes) {
       if (!(bytes instanceof Uint8Array)) throw new TypeError("base64Encode expects a Uint8Array");
       return base64Encode(bytes);
     },
@@ -2578,7 +2026,8 @@
     // A pure function of its inputs, for known-answer tests of the generator's core.
     chacha20Block(key, counter, nonce) {
       const out = new Uint8Array(64);
-      chachaBlock(readWords(key, 0, new Uint32Array(8)), counter >>> 0, readWords(nonce, 0, new Uint32Array(3)), out, 0);
+      const keyWords = readWords(key, 0, new Uint32Array(8)), nonceWords = readWords(nonce, 0, new Uint32Array(3));
+      chachaBlock(keyWords, counter >>> 0, nonceWords, out, 0);
       return out;
     },
   };

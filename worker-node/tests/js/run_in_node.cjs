@@ -347,6 +347,40 @@ function crossCheckHeaders(context, failures) {
   return scripts.length;
 }
 
+// Random IPv6-like hosts, mostly near-valid, so every branch of the IPv6 parser is hit.
+function crossCheckIPv6(context, failures) {
+  const groups = ["0", "1", "ff", "FFFF", "0db8", "12345", "g1", ""];
+  const v4s = ["1.2.3.4", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "0.0.0.0", "1.2.3.4.5", "1..2.3"];
+  const inputs = [];
+  for (let i = 0; i < 3000; i++) {
+    const r = nodeCrypto.randomBytes(16);
+    const parts = [];
+    for (let j = 0; j < 1 + (r[0] % 9); j++) parts.push(r[j + 1] % 8 < 6 ? groups[r[j + 1] % 5] : groups[r[j + 1] % groups.length]);
+    if (r[10] % 3 === 0) parts.push(v4s[r[11] % v4s.length]);
+    let s = parts.join(":");
+    // Insert "::" (sometimes twice, sometimes a stray ":") at random group boundaries.
+    for (let k = 0; k < (r[12] % 4 === 0 ? 2 : 1); k++) {
+      if (r[13 + k] % 4 === 0) continue;
+      const cut = r[14] % (s.length + 1);
+      const colon = s.lastIndexOf(":", cut) + 1;
+      s = s.slice(0, colon) + (r[15] % 5 === 0 ? ":" : "::") + s.slice(colon);
+    }
+    inputs.push(`http://[${s}]/`);
+  }
+  const ours = JSON.parse(vm.runInContext(
+    `JSON.stringify(${JSON.stringify(inputs)}.map((u) => { try { return new URL(u).host; } catch (e) { return e.name; } }))`, context));
+  inputs.forEach((u, i) => {
+    let expected;
+    try {
+      expected = new URL(u).host;
+    } catch (e) {
+      expected = e.name;
+    }
+    if (expected !== ours[i]) failures.push(`IPv6 ${u}: node ${expected}, ours ${ours[i]}`);
+  });
+  return inputs.length;
+}
+
 async function main() {
   const evaluation = measureEvaluation();
   const conformance = await runConformance();
@@ -356,6 +390,7 @@ async function main() {
   const crossChecked =
     crossCheckURL(context, crossFailures) +
     crossCheckSetters(context, crossFailures) +
+    crossCheckIPv6(context, crossFailures) +
     crossCheckSearchParams(context, crossFailures) +
     crossCheckEncoding(context, crossFailures) +
     crossCheckBase64(context, crossFailures) +
