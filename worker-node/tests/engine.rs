@@ -457,3 +457,34 @@ fn web_api_conformance_suite_passes_in_real_v8() {
     assert_eq!(report["failed"], 0, "failures: {:#}", report["failures"]);
     assert!(report["passed"].as_u64().unwrap() >= 100, "report: {report}");
 }
+
+#[test]
+fn result_gets_out_while_promise_jobs_spin_and_the_next_call_recovers() {
+    let mut isolate = load(&single(
+        r#"
+export default {
+  wedge(n) { (async () => { while (true) await null; })(); return n + 1; },
+  ok(n) { return n; },
+};
+"#,
+    ));
+    // The value travels through the shared mailbox although the isolate's
+    // thread is left spinning in promise jobs.
+    let outcome = call(&mut isolate, "wedge", "41");
+    assert_eq!(json(&outcome), 42);
+    // The spinning isolate cannot take the next request: it times out, the
+    // context is replaced, and the call after that is served.
+    assert_eq!(expect_error(call(&mut isolate, "ok", "1")).kind, ErrorKind::Timeout);
+    assert_eq!(json(&call(&mut isolate, "ok", "2")), 2);
+}
+
+#[test]
+fn large_results_fall_back_to_a_drain_evaluation() {
+    let mut isolate = load(&single(
+        "export default { async big(n) { await null; return 'y'.repeat(n); } };",
+    ));
+    for n in [10, 8 * 1024, 64 * 1024, 1024 * 1024] {
+        let value = json(&call(&mut isolate, "big", &n.to_string()));
+        assert_eq!(value.as_str().map(str::len), Some(n));
+    }
+}

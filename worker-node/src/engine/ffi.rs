@@ -71,6 +71,7 @@ pub(super) mod tag {
     pub const DOUBLE: u8 = 4;
     pub const STRING: u8 = 5;
     pub const UNDEFINED: u8 = 11;
+    pub const SHARED_ARRAY_BUFFER: u8 = 101;
     pub const PARSE_EXCEPTION: u8 = 201;
     pub const OOM_EXCEPTION: u8 = 202;
     pub const TIMEOUT_EXCEPTION: u8 = 203;
@@ -221,7 +222,7 @@ unsafe impl Send for Delivery {}
 struct Route {
     channel: Channel,
     tx: mpsc::Sender<Delivery>,
-    isolate_tid: Arc<AtomicI32>,
+    cpu_clock: Arc<AtomicI32>,
 }
 
 /// Callback ids are process-wide, because the C callback carries no context.
@@ -236,15 +237,23 @@ fn routes() -> std::sync::MutexGuard<'static, HashMap<u64, Route>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The CPU-time clock of the calling thread (0 if unavailable; real clock
+/// ids of threads are negative on Linux).
+fn current_thread_cpu_clock() -> i32 {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: pthread_self has no preconditions and `clock` is a valid
+    // out-pointer for pthread_getcpuclockid.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    if rc == 0 { clock } else { 0 }
+}
+
 /// Runs on an isolate's thread for every evaluation result and notification.
 /// It must return quickly and never unwind into C.
 extern "C" fn on_value(callback_id: u64, handle: RawHandle) {
     let _ = std::panic::catch_unwind(|| {
         let routes = routes();
         if let Some(route) = routes.get(&callback_id) {
-            // SAFETY: gettid has no preconditions.
-            let tid = unsafe { libc::gettid() };
-            route.isolate_tid.store(tid, Ordering::Relaxed);
+            route.cpu_clock.store(current_thread_cpu_clock(), Ordering::Relaxed);
             // A closed channel means the owner is gone; the library frees the
             // value with its context.
             let _ = route.tx.send(Delivery {
@@ -262,7 +271,8 @@ pub(super) struct RawContext {
     eval_callback: u64,
     notify_callback: u64,
     rx: mpsc::Receiver<Delivery>,
-    isolate_tid: Arc<AtomicI32>,
+    cpu_clock: Arc<AtomicI32>,
+    mailbox: Option<Mailbox>,
 }
 
 /// An evaluation started with [`RawContext::eval`].
@@ -283,7 +293,7 @@ impl RawContext {
             unsafe { (v8.api.init_context)(on_value) }
         };
         let (tx, rx) = mpsc::channel();
-        let isolate_tid = Arc::new(AtomicI32::new(0));
+        let cpu_clock = Arc::new(AtomicI32::new(0));
         let eval_callback = NEXT_CALLBACK_ID.fetch_add(2, Ordering::Relaxed);
         let notify_callback = eval_callback + 1;
         {
@@ -294,7 +304,7 @@ impl RawContext {
                     Route {
                         channel,
                         tx: tx.clone(),
-                        isolate_tid: isolate_tid.clone(),
+                        cpu_clock: cpu_clock.clone(),
                     },
                 );
             }
@@ -305,7 +315,8 @@ impl RawContext {
             eval_callback,
             notify_callback,
             rx,
-            isolate_tid,
+            cpu_clock,
+            mailbox: None,
         };
         context.install_notify(notify_global)?;
         Ok(context)
@@ -416,12 +427,57 @@ impl RawContext {
         unsafe { (self.v8.api.hard_memory_limit_reached)(self.id) }
     }
 
-    /// The OS thread id of the isolate's thread, known after its first callback.
-    pub fn isolate_tid(&self) -> Option<i32> {
-        match self.isolate_tid.load(Ordering::Relaxed) {
-            0 => None,
-            tid => Some(tid),
+    /// CPU time the isolate's thread has used, once its first callback told
+    /// us which thread it is. Read from the kernel's per-thread CPU clock,
+    /// so it needs no file system (sandboxes have none of the host's).
+    pub fn isolate_cpu_time(&self) -> Option<Duration> {
+        let clock = self.cpu_clock.load(Ordering::Relaxed);
+        if clock == 0 {
+            return None;
         }
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `now` is a valid out-pointer; the clock id names the
+        // isolate's thread, alive as long as this context (a stale id would
+        // only make the call fail with EINVAL).
+        let rc = unsafe { libc::clock_gettime(clock, &mut now) };
+        (rc == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+    }
+
+    /// Evaluates `code`, which must yield a SharedArrayBuffer of at least
+    /// [`Mailbox::HEADER`] bytes, and keeps it as this context's mailbox: a
+    /// region both the isolate's JS (through `Atomics`) and we can read and
+    /// write without an evaluation, so messages reach us even while the
+    /// isolate's thread is busy. Runs only during set-up, on an idle isolate.
+    pub fn open_mailbox(&mut self, code: &str, timeout: Duration) -> Result<(), String> {
+        self.eval(code);
+        let delivery = self
+            .rx
+            .recv_timeout(timeout)
+            .map_err(|_| "the mailbox evaluation did not finish".to_owned())?;
+        // SAFETY: a handle the library just delivered for this context; the
+        // header is plain data and, for a shared array buffer, `value` is the
+        // backing store's address and `len` its size. The value holds a V8
+        // global reference to the buffer, so the store stays alive (and in
+        // place: shared buffers never move) until we free the handle in Drop.
+        let raw = unsafe { std::ptr::read_unaligned(delivery.handle) };
+        let aligned = raw.value % std::mem::align_of::<AtomicI32>() as u64 == 0;
+        if raw.kind != tag::SHARED_ARRAY_BUFFER || raw.len < Mailbox::HEADER || raw.value == 0 || !aligned {
+            let kind = raw.kind;
+            // SAFETY: as above; the handle is not kept, so free it now.
+            unsafe { (self.v8.api.free_value)(self.id, delivery.handle) };
+            return Err(format!("the mailbox is not a shared buffer (type {kind})"));
+        }
+        self.mailbox = Some(Mailbox {
+            handle: delivery.handle,
+            base: raw.value as *mut u8,
+            len: raw.len,
+        });
+        Ok(())
+    }
+
+    /// The mailbox, once opened.
+    pub fn mailbox(&self) -> Option<&Mailbox> {
+        self.mailbox.as_ref()
     }
 
     /// V8's heap statistics as JSON. This call waits for the isolate thread,
@@ -457,6 +513,11 @@ impl RawContext {
 
 impl Drop for RawContext {
     fn drop(&mut self) {
+        if let Some(mailbox) = self.mailbox.take() {
+            // SAFETY: the handle was returned for this live context and is
+            // freed once; nothing reads the buffer after this point.
+            unsafe { (self.v8.api.free_value)(self.id, mailbox.handle) };
+        }
         {
             let mut routes = routes();
             routes.remove(&self.eval_callback);
@@ -466,5 +527,60 @@ impl Drop for RawContext {
         // terminates any running JavaScript first, then joins the isolate's
         // thread, so it returns even if the Worker's code is spinning.
         unsafe { (self.v8.api.free_context)(self.id) }
+    }
+}
+
+/// A shared-memory message slot between the isolate's JS and the host.
+///
+/// Layout (little-endian i32 words, then bytes), mirrored in `runtime.js`:
+/// `[0]` state (0 empty: JS may write; 1 full: the host must read),
+/// `[1]` notified (JS rang the notify function and the host has not yet
+/// looked), `[2]` pending (messages wait in JS's outbox for a drain),
+/// `[3]` length in bytes of the UTF-8 JSON batch that follows the header.
+pub(super) struct Mailbox {
+    handle: RawHandle,
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the region is shared memory designed for concurrent access: words
+// are only touched atomically, and the payload is read only while the state
+// word says the host owns it (JS writes it only before publishing "full").
+unsafe impl Send for Mailbox {}
+
+impl Mailbox {
+    /// Bytes before the payload.
+    pub const HEADER: usize = 16;
+
+    fn word(&self, index: usize) -> &AtomicI32 {
+        debug_assert!(index < Self::HEADER / 4);
+        // SAFETY: `base` is 4-byte aligned (checked when opened), the
+        // header lies inside the buffer, and the buffer outlives `self`.
+        unsafe { &*(self.base.add(index * 4) as *const AtomicI32) }
+    }
+
+    /// Takes the batch JS published, if any, and hands the slot back.
+    pub fn take(&self) -> Option<String> {
+        if self.word(0).load(Ordering::SeqCst) != 1 {
+            return None;
+        }
+        let length = (self.word(3).load(Ordering::SeqCst).max(0) as usize).min(self.len - Self::HEADER);
+        // SAFETY: the state word is "full", so JS has finished writing these
+        // bytes and will not touch them until we store "empty" below.
+        let bytes = unsafe { std::slice::from_raw_parts(self.base.add(Self::HEADER), length) };
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        self.word(0).store(0, Ordering::SeqCst);
+        Some(text)
+    }
+
+    /// Re-arms the notify function (call before looking at the slot).
+    pub fn acknowledge_notify(&self) {
+        self.word(1).store(0, Ordering::SeqCst);
+    }
+
+    /// Whether messages wait in JS's outbox (too large for the slot, or the
+    /// slot was full): the host must evaluate a drain to get them.
+    pub fn pending(&self) -> bool {
+        self.word(2).load(Ordering::SeqCst) != 0
     }
 }

@@ -28,6 +28,10 @@ use crate::loader;
 const WEBAPI_JS: &str = include_str!("webapi.js");
 const RUNTIME_JS: &str = include_str!("runtime.js");
 const NOTIFY_GLOBAL: &str = "__edge_notify";
+/// Takes the mailbox `runtime.js` leaves on the global object (and removes it
+/// there, so Worker code never sees it).
+const MAILBOX_HANDOVER: &str =
+    "(() => { const m = globalThis.__edge_mailbox; delete globalThis.__edge_mailbox; return m; })()";
 
 /// How often a running invocation is checked against its CPU and memory limits.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -193,8 +197,7 @@ impl Isolate {
 
     /// CPU time the isolate's thread has used since it started.
     pub fn isolate_cpu_time(&self) -> Option<Duration> {
-        let tid = self.context.as_ref()?.isolate_tid()?;
-        thread_cpu_time(tid)
+        self.context.as_ref()?.isolate_cpu_time()
     }
 
     /// The V8 version serving this isolate.
@@ -338,7 +341,7 @@ impl Isolate {
         };
         let started = Instant::now();
         let deadline = started + limits.wall_time;
-        let cpu_start = context.isolate_tid().and_then(thread_cpu_time);
+        let cpu_start = context.isolate_cpu_time();
         let mut queue: VecDeque<String> = VecDeque::from([first]);
         let mut in_flight: Option<TaskId> = None;
         let mut drain_wanted = false;
@@ -383,7 +386,23 @@ impl Isolate {
                         }
                     }
                 }
-                Some((Channel::Notify, _)) => drain_wanted = true,
+                Some((Channel::Notify, _)) => {
+                    // Re-arm the ring before looking, so a batch published
+                    // after this look rings again.
+                    let Some(mailbox) = context.mailbox() else {
+                        drain_wanted = true;
+                        continue;
+                    };
+                    mailbox.acknowledge_notify();
+                    if let Some(text) = mailbox.take() {
+                        match self.handle_messages(&text, host, &wanted, &mut queue, &mut timers) {
+                            Ok(Some(done)) => break Ok(done),
+                            Ok(None) => {}
+                            Err(error) => break Err(error),
+                        }
+                    }
+                    drain_wanted |= mailbox.pending();
+                }
                 None => {}
             }
             let now = Instant::now();
@@ -399,20 +418,18 @@ impl Isolate {
                 if context.hard_memory_limit_reached() {
                     break Err(memory_error(&limits));
                 }
-                if let (Some(start), Some(tid)) = (cpu_start, context.isolate_tid()) {
-                    if let Some(used) = thread_cpu_time(tid) {
-                        if used.saturating_sub(start) > limits.cpu_time {
-                            break Err(limit_error(
-                                ErrorKind::Timeout,
-                                format!("CPU-time limit of {} ms exceeded", limits.cpu_time.as_millis()),
-                            ));
-                        }
-                    }
+                if let (Some(start), Some(used)) = (cpu_start, context.isolate_cpu_time())
+                    && used.saturating_sub(start) > limits.cpu_time
+                {
+                    break Err(limit_error(
+                        ErrorKind::Timeout,
+                        format!("CPU-time limit of {} ms exceeded", limits.cpu_time.as_millis()),
+                    ));
                 }
             }
         };
 
-        let cpu_used = match (cpu_start, context.isolate_tid().and_then(thread_cpu_time)) {
+        let cpu_used = match (cpu_start, context.isolate_cpu_time()) {
             (Some(start), Some(end)) => end.saturating_sub(start),
             _ => Duration::ZERO,
         };
@@ -637,14 +654,10 @@ fn new_context(v8: &'static V8, limits: &Limits) -> Result<RawContext, EngineErr
             _ => return Err(EngineError::Setup(format!("{name} did not finish"))),
         }
     }
+    let mut context = context;
+    context
+        .open_mailbox(MAILBOX_HANDOVER, SETUP_TIMEOUT)
+        .map_err(|e| EngineError::Setup(format!("runtime.js: {e}")))?;
     context.set_hard_memory_limit(limits.memory_bytes);
     Ok(context)
-}
-
-/// CPU time of one thread of this process, from the scheduler's own
-/// accounting (`/proc/self/task/TID/schedstat`, first field in nanoseconds).
-fn thread_cpu_time(tid: i32) -> Option<Duration> {
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(nanos))
 }

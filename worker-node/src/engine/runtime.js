@@ -1,8 +1,12 @@
 // The host glue every isolate runs once, after webapi.js and before any
-// Worker code. It is the only JavaScript the host calls into, through the
-// `__edge` entry points below, each of which returns `drain()`: the JSON of
-// the messages posted since the last drain. Messages posted later (from
-// promise jobs) ring the host's notify function once, and the host drains.
+// Worker code. The host calls into it only through the `__edge` entry points
+// below; each returns `drain()`, the JSON of the messages posted since.
+//
+// Messages posted later (from promise jobs, timers, host answers) travel
+// through the mailbox: a SharedArrayBuffer the host reads directly, so they
+// reach it even if the isolate's thread never becomes idle again (a Worker
+// spinning in promise jobs). A batch too large for the mailbox stays in the
+// outbox, flagged as pending, and the host evaluates a drain for it.
 //
 // Messages to the host: {t:"loaded"} | {t:"failed", kind, message, logs}
 //   | {t:"done", inv, ok, value | kind+message, logs}
@@ -17,24 +21,56 @@
   const MAX_LOG_LINES = 1000;
   const MAX_LOG_BYTES = 256 * 1024;
 
+  // Mailbox layout, mirrored in ffi.rs (`Mailbox`): four i32 words
+  // (state, notified, pending, length), then the UTF-8 batch.
+  const MAILBOX_BYTES = 8 * 1024;
+  const HEADER_BYTES = 16;
+  const STATE = 0;
+  const NOTIFIED = 1;
+  const PENDING = 2;
+  const LENGTH = 3;
+  const EMPTY = 0;
+  const FULL = 1;
+  const mailbox = new SharedArrayBuffer(MAILBOX_BYTES);
+  const control = new Int32Array(mailbox, 0, 4);
+  const payload = new Uint8Array(mailbox, HEADER_BYTES);
+  const encoder = new TextEncoder();
+  // The host collects the buffer once, right after this script, and deletes it.
+  Object.defineProperty(globalThis, "__edge_mailbox", { value: mailbox, configurable: true });
+
   let outbox = [];
-  let notified = false;
   // True while the host's own evaluation runs: its drain() picks up what is
   // posted, so there is no need to ring the host.
   let inHostCall = false;
 
   function post(message) {
     outbox.push(message);
-    if (!inHostCall && !notified) {
-      notified = true;
-      notifyHost();
+    Atomics.store(control, PENDING, 1);
+    if (!inHostCall) deliver();
+  }
+
+  // Moves the outbox into the mailbox when it is free and large enough, then
+  // rings the host unless a ring is already unanswered.
+  function deliver() {
+    if (Atomics.load(control, STATE) === EMPTY) {
+      const text = JSON.stringify(outbox);
+      if (text.length <= payload.length) {
+        const { read, written } = encoder.encodeInto(text, payload);
+        if (read === text.length) {
+          outbox = [];
+          Atomics.store(control, PENDING, 0);
+          Atomics.store(control, LENGTH, written);
+          Atomics.store(control, STATE, FULL);
+        }
+      }
     }
+    if (Atomics.compareExchange(control, NOTIFIED, 0, 1) === 0) notifyHost();
   }
 
   function drain() {
     const text = JSON.stringify(outbox);
     outbox = [];
-    notified = false;
+    Atomics.store(control, PENDING, 0);
     return text;
   }
 
