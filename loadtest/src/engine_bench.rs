@@ -10,8 +10,6 @@ use anyhow::Result;
 use anyhow::bail;
 use serde_json::Value;
 use serde_json::json;
-use worker_node::engine::Bundle;
-use worker_node::engine::Invocation;
 use worker_node::engine::InvocationValue;
 use worker_node::engine::Isolate;
 use worker_node::engine::Limits;
@@ -19,6 +17,11 @@ use worker_node::engine::NoHostFunctions;
 use worker_node::engine::V8;
 
 use crate::stats::Summary;
+use crate::workload;
+use crate::workload::INPUT;
+use crate::workload::WORKER;
+use crate::workload::call;
+use crate::workload::ms;
 use crate::stats::round;
 
 #[derive(clap::Args)]
@@ -37,33 +40,6 @@ pub struct EngineArgs {
     node_runs: usize,
 }
 
-/// The Worker every measurement runs: small, but it does real work.
-const WORKER: &str = r#"
-export default {
-  async run(input) {
-    let h = 0;
-    for (const ch of JSON.stringify(input)) h = (h * 31 + ch.charCodeAt(0)) | 0;
-    return { hash: h, items: input.items.map((x) => x * 2) };
-  },
-};
-"#;
-const INPUT: &str = r#"{"items":[1,2,3,4,5,6,7,8]}"#;
-
-fn bundle() -> Bundle {
-    Bundle::single("./bench.js", WORKER)
-}
-
-fn call() -> Invocation {
-    Invocation::Call {
-        method: "run".into(),
-        input_json: INPUT.into(),
-    }
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
-}
-
 pub fn run(args: &EngineArgs) -> Result<Value> {
     let started = Instant::now();
     let v8 = V8::get().context("loading V8")?;
@@ -80,7 +56,7 @@ pub fn run(args: &EngineArgs) -> Result<Value> {
         let mut isolate = Isolate::new(limits)?;
         create.push(ms(t));
         let t = Instant::now();
-        isolate.load(&bundle()).map_err(|e| anyhow::anyhow!("load: {e}"))?;
+        isolate.load(&workload::bundle(None)).map_err(|e| anyhow::anyhow!("load: {e}"))?;
         load.push(ms(t));
         let t = Instant::now();
         let outcome = isolate.invoke(&call(), &NoHostFunctions);
@@ -94,7 +70,7 @@ pub fn run(args: &EngineArgs) -> Result<Value> {
 
     // Warm round trips on one isolate.
     let mut isolate = Isolate::new(limits)?;
-    isolate.load(&bundle()).map_err(|e| anyhow::anyhow!("load: {e}"))?;
+    isolate.load(&workload::bundle(None)).map_err(|e| anyhow::anyhow!("load: {e}"))?;
     let mut warm = Vec::with_capacity(args.calls);
     let mut warm_cpu = Vec::with_capacity(args.calls);
     for _ in 0..args.calls {
@@ -153,7 +129,7 @@ fn density(n: usize, limits: Limits) -> Result<Value> {
     let mut live = Vec::with_capacity(n);
     for i in 0..n {
         let mut isolate = Isolate::new(limits).with_context(|| format!("isolate {i} of {n}"))?;
-        isolate.load(&bundle()).map_err(|e| anyhow::anyhow!("load {i}: {e}"))?;
+        isolate.load(&workload::bundle(None)).map_err(|e| anyhow::anyhow!("load {i}: {e}"))?;
         let outcome = isolate.invoke(&call(), &NoHostFunctions);
         outcome.result.map_err(|e| anyhow::anyhow!("call {i}: {e}"))?;
         live.push(isolate);

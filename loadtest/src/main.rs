@@ -10,6 +10,7 @@
 mod engine_bench;
 mod sandbox;
 mod stats;
+mod workload;
 
 use anyhow::Result;
 use clap::Parser;

@@ -13,8 +13,6 @@ use anyhow::Result;
 use anyhow::bail;
 use serde_json::Value;
 use serde_json::json;
-use worker_node::engine::Bundle;
-use worker_node::engine::Invocation;
 use worker_node::engine::Isolate;
 use worker_node::engine::Limits;
 use worker_node::engine::NoHostFunctions;
@@ -23,6 +21,9 @@ use worker_node::sandbox::Supervisor;
 use worker_node::sandbox::private_memory;
 
 use crate::stats::Summary;
+use crate::workload;
+use crate::workload::call;
+use crate::workload::ms;
 use crate::stats::round;
 
 #[derive(clap::Args)]
@@ -44,40 +45,14 @@ pub struct SandboxArgs {
     per_sandbox: usize,
 }
 
-const WORKER: &str = r#"
-export default {
-  async run(input) {
-    let h = 0;
-    for (const ch of JSON.stringify(input)) h = (h * 31 + ch.charCodeAt(0)) | 0;
-    return { hash: h, items: input.items.map((x) => x * 2) };
-  },
-};
-"#;
-const INPUT: &str = r#"{"items":[1,2,3,4,5,6,7,8]}"#;
 const MIB: f64 = 1024.0 * 1024.0;
 const BUDGET: u64 = 20 << 30;
-
-fn bundle(n: usize) -> Bundle {
-    // A distinct Worker per n (as different tenants' code would be).
-    Bundle::single("./bench.js", format!("{WORKER}\n// worker {n}\n"))
-}
-
-fn call() -> Invocation {
-    Invocation::Call {
-        method: "run".into(),
-        input_json: INPUT.into(),
-    }
-}
 
 fn limits() -> Limits {
     Limits {
         memory_bytes: 16 << 20,
         ..Limits::default()
     }
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
 }
 
 fn config() -> SandboxConfig {
@@ -108,7 +83,7 @@ async fn run_async(args: &SandboxArgs) -> Result<Value> {
     let mut spawn = Vec::new();
     for n in 0..args.spawns {
         let loaded = cold
-            .load(&format!("cold-{n}"), &bundle(n), limits())
+            .load(&format!("cold-{n}"), &workload::bundle(Some(n)), limits())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if loaded.took_warm_sandbox {
@@ -136,7 +111,7 @@ async fn run_async(args: &SandboxArgs) -> Result<Value> {
         }
         let t = Instant::now();
         let loaded = warm
-            .load(&format!("tenant-{n}"), &bundle(n), limits())
+            .load(&format!("tenant-{n}"), &workload::bundle(Some(n)), limits())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         load_end_to_end.push(ms(t));
@@ -152,7 +127,7 @@ async fn run_async(args: &SandboxArgs) -> Result<Value> {
 
     // Round trips: the same Worker through a sandbox and in this process.
     let loaded = warm
-        .load("calls", &bundle(0), limits())
+        .load("calls", &workload::bundle(Some(0)), limits())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let host: Arc<dyn worker_node::engine::HostFunctions> = Arc::new(NoHostFunctions);
@@ -165,7 +140,7 @@ async fn run_async(args: &SandboxArgs) -> Result<Value> {
     }
     warm.shutdown().await;
     let mut isolate = Isolate::new(limits())?;
-    isolate.load(&bundle(0))?;
+    isolate.load(&workload::bundle(Some(0)))?;
     let mut in_process = Vec::with_capacity(args.calls);
     for _ in 0..args.calls {
         let t = Instant::now();
@@ -225,7 +200,7 @@ async fn density(args: &SandboxArgs) -> Result<Value> {
     for n in 0..args.isolates {
         let tenant = format!("density-{}", n / args.per_sandbox);
         let loaded = supervisor
-            .load(&tenant, &bundle(n), limits())
+            .load(&tenant, &workload::bundle(Some(n)), limits())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if n % args.per_sandbox == 0 {
