@@ -1,7 +1,8 @@
 //! The sandbox process: the node's own binary re-executed with
 //! [`super::CHILD_MARKER`]. It raises its walls in order (socket only, no core
-//! files, empty network namespace, V8 up and isolates pre-warmed, root
-//! dropped, seccomp filter), says `Ready`, then serves the supervisor.
+//! files, empty network namespace, private mount namespace, V8 up and
+//! isolates pre-warmed, a root filesystem of its own, root dropped, seccomp
+//! filter), says `Ready`, then serves the supervisor.
 //!
 //! Threads: the main thread reads requests; each isolate is driven by a
 //! thread of its own (so one slow Worker never holds up another's request);
@@ -24,6 +25,7 @@ use super::proto::FromSandbox;
 use super::proto::ToSandbox;
 use super::proto::from_sandbox::Body as Out;
 use super::proto::to_sandbox::Body as In;
+use super::rootfs;
 use super::seccomp;
 use super::sys;
 use crate::engine::Bundle;
@@ -47,6 +49,8 @@ pub(super) struct ChildOptions {
     pub prewarm: usize,
     pub max_isolates: usize,
     pub network_namespace: bool,
+    /// A mount namespace and a root filesystem of its own ([`rootfs`]).
+    pub private_root: bool,
     pub seccomp: bool,
     /// Drop root for this uid (and gid) once V8 is up; `None` keeps the user.
     pub run_as: Option<u32>,
@@ -61,6 +65,7 @@ impl ChildOptions {
             format!("--prewarm={}", self.prewarm),
             format!("--max-isolates={}", self.max_isolates),
             format!("--netns={}", self.network_namespace),
+            format!("--private-root={}", self.private_root),
             format!("--seccomp={}", self.seccomp),
         ];
         if let Some(uid) = self.run_as {
@@ -77,6 +82,7 @@ impl ChildOptions {
             prewarm: 1,
             max_isolates: 64,
             network_namespace: true,
+            private_root: true,
             seccomp: true,
             run_as: None,
             v8_dir: None,
@@ -91,6 +97,7 @@ impl ChildOptions {
                     options.max_isolates = value.parse().unwrap_or(options.max_isolates)
                 }
                 "--netns" => options.network_namespace = value == "true",
+                "--private-root" => options.private_root = value == "true",
                 "--seccomp" => options.seccomp = value == "true",
                 "--uid" => options.run_as = value.parse().ok(),
                 "--v8-dir" => options.v8_dir = Some(value.into()),
@@ -124,6 +131,18 @@ pub(super) fn run(args: &[String]) -> ! {
             )),
         }
     }
+    // While still single-threaded: every thread V8 starts inherits it.
+    let mut mount_namespace = false;
+    if options.private_root {
+        match rootfs::unshare() {
+            Ok(()) => mount_namespace = true,
+            Err(e) => warnings.push(format!(
+                "no private root filesystem (mount namespace: {e}): the sandbox can read every world-readable file of the host; run the node as root or with CAP_SYS_ADMIN"
+            )),
+        }
+    }
+    // The supervisor made it empty for this sandbox; the new root goes there.
+    let workdir = std::env::current_dir();
     let fatal = |message: String| -> ! {
         let ready = proto::Ready {
             pid: std::process::id(),
@@ -152,6 +171,19 @@ pub(super) fn run(args: &[String]) -> ! {
         match Isolate::new(Limits::default()) {
             Ok(isolate) => prewarmed.push(isolate),
             Err(e) => fatal(format!("cannot create an isolate: {e}")),
+        }
+    }
+    // V8 is loaded (library and ICU data mapped), so the host's tree can go.
+    let mut private_root = false;
+    if mount_namespace {
+        match workdir
+            .map_err(|e| format!("no working directory: {e}"))
+            .and_then(|dir| rootfs::enter(&dir))
+        {
+            Ok(()) => private_root = true,
+            Err(e) => warnings.push(format!(
+                "no private root filesystem ({e}): the sandbox can read every world-readable file of the host"
+            )),
         }
     }
     if let Some(uid) = options.run_as
@@ -183,6 +215,7 @@ pub(super) fn run(args: &[String]) -> ! {
         pid: std::process::id(),
         prewarmed: shared.prewarmed_count() as u32,
         network_namespace,
+        private_root,
         seccomp: seccomp_on,
         uid: sys::euid(),
         warnings,
@@ -641,7 +674,7 @@ fn run_probe(probe: &proto::Probe) -> proto::ProbeResult {
                     .filter_map(|e| e.ok())
                     .filter_map(|e| {
                         let fd = e.file_name().to_string_lossy().parse().ok()?;
-                        // Described by stat (readlink is not on the seccomp list).
+                        // Described by stat (seccomp refuses readlink).
                         use std::os::unix::fs::FileTypeExt;
                         use std::os::unix::fs::MetadataExt;
                         let target = match std::fs::metadata(e.path()) {
@@ -668,18 +701,56 @@ fn run_probe(probe: &proto::Probe) -> proto::ProbeResult {
             let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
             result(!vars.is_empty(), vars.join(","))
         }
-        "cwd" => {
-            // getcwd is not on the seccomp list; listing "." is enough.
-            match std::fs::read_dir(".") {
-                Ok(dir) => {
-                    let entries = dir.count();
-                    result(
-                        entries > 0,
-                        format!("working directory has {entries} entries"),
-                    )
-                }
-                Err(e) => result(false, format!("working directory unreadable: {e}")),
+        "list_dir" => match std::fs::read_dir(&probe.arg) {
+            // What a path shows, sorted by name (`.` is the working directory).
+            Ok(dir) => {
+                let mut names: Vec<String> = dir
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                result(true, names.join(","))
             }
+            Err(e) => result(false, e.to_string()),
+        },
+        "write_file" => {
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&probe.arg)
+                .and_then(|mut file| file.write_all(b"written by a sandbox"));
+            match written {
+                Ok(()) => result(true, format!("wrote {}", probe.arg)),
+                Err(e) => result(false, e.to_string()),
+            }
+        }
+        "thread_roots" => {
+            // Every thread's root, as `tid:entries` (sorted) separated by
+            // `;`: V8's threads must be in the same root as the main one.
+            let tids: Vec<String> = match std::fs::read_dir("/proc/self/task") {
+                Ok(dir) => dir
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
+                Err(e) => return result(false, e.to_string()),
+            };
+            let mut roots = Vec::new();
+            for tid in tids {
+                let root = format!("/proc/self/task/{tid}/root");
+                match std::fs::read_dir(&root) {
+                    Ok(dir) => {
+                        let mut names: Vec<String> = dir
+                            .filter_map(|e| e.ok())
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect();
+                        names.sort();
+                        roots.push(format!("{tid}:{}", names.join(",")));
+                    }
+                    Err(e) => return result(false, format!("{root}: {e}")),
+                }
+            }
+            result(true, roots.join(";"))
         }
         "net_interfaces" => match std::fs::read_to_string("/proc/self/net/dev") {
             Ok(text) => {
@@ -695,9 +766,18 @@ fn run_probe(probe: &proto::Probe) -> proto::ProbeResult {
         },
         "uid" => result(sys::euid() == 0, sys::euid().to_string()),
         "forbidden_syscall" => {
-            // chroot is not on the seccomp allow list: the filter kills us.
-            let outcome = std::os::unix::fs::chroot(".");
-            result(outcome.is_ok(), format!("chroot returned {outcome:?}"))
+            // None of these is on the seccomp allow list: the filter kills us.
+            let root = std::path::Path::new("/");
+            let outcome = match probe.arg.as_str() {
+                "mount" => sys::mount(Some("tmpfs"), root, Some("tmpfs"), 0, None),
+                "umount2" => sys::detach_mount(root),
+                "pivot_root" => sys::pivot_root_here(),
+                _ => std::os::unix::fs::chroot("."),
+            };
+            result(
+                outcome.is_ok(),
+                format!("{} returned {outcome:?}", probe.arg),
+            )
         }
         other => result(false, format!("unknown probe {other}")),
     }

@@ -3,18 +3,19 @@
 //!
 //! Each sandbox runs in its own memory cgroup (v2 or v1, whichever the host
 //! offers; otherwise a resident-memory watchdog), in an empty network
-//! namespace, as an unprivileged user, under a seccomp filter, with no
-//! descriptor but its socket, an empty environment and an empty working
-//! directory. The supervisor keeps warm sandboxes with pre-warmed isolates,
+//! namespace, in a root filesystem of its own that holds nothing of the host
+//! but `/proc` (its own processes) and `/dev/urandom`, as an unprivileged
+//! user, under a seccomp filter, with no descriptor but its socket and an
+//! empty environment. The supervisor keeps warm sandboxes with pre-warmed isolates,
 //! assigns them to tenants on demand, and turns every way a sandbox can die
 //! into an error kind (`memory` for a cgroup OOM kill, `crashed` otherwise)
 //! for the invocations it was running, then replaces it.
 //!
 //! - `child`: the sandbox process's `main`.
 //! - `supervisor`, `process`: the supervisor side ([`Supervisor`]).
-//! - `proto`: the prost wire protocol; `cgroup`, `seccomp`: the walls.
+//! - `proto`: the prost wire protocol; `cgroup`, `rootfs`, `seccomp`: the walls.
 //! - `sys`: the only unsafe code of the sandbox (fork/exec setup, unshare,
-//!   setrlimit, set*id).
+//!   mount, pivot_root, setrlimit, set*id).
 //!
 //! Every binary that hosts sandboxes calls [`run_child_if_requested`] first
 //! thing in `main`.
@@ -23,6 +24,7 @@ mod cgroup;
 mod child;
 mod process;
 mod proto;
+mod rootfs;
 mod seccomp;
 mod supervisor;
 #[allow(unsafe_code)]
@@ -103,6 +105,10 @@ pub struct SandboxConfig {
     pub cgroup: CgroupMode,
     /// Put each sandbox in an empty network namespace.
     pub network_namespace: bool,
+    /// Give each sandbox a mount namespace and a read-only root filesystem
+    /// of its own holding only `/proc` (its own processes) and `/dev/urandom`,
+    /// so no file of the host is within its reach.
+    pub private_root: bool,
     /// Install the seccomp filter.
     pub seccomp: bool,
     /// Drop root for this uid/gid once V8 is up (`None`: keep the user).
@@ -131,6 +137,7 @@ impl Default for SandboxConfig {
             ready_timeout: Duration::from_secs(30),
             cgroup: CgroupMode::Auto,
             network_namespace: true,
+            private_root: true,
             seccomp: true,
             run_as_uid: Some(65534),
             workdir: None,

@@ -154,7 +154,15 @@ impl SandboxProcess {
             }
         };
         for warning in &ready.warnings {
-            tracing::warn!(sandbox = id, pid, "sandbox wall missing: {warning}");
+            if first_time(warning) {
+                tracing::warn!(
+                    sandbox = id,
+                    pid,
+                    "sandbox wall missing: {warning} (said once; later sandboxes log it at debug)"
+                );
+            } else {
+                tracing::debug!(sandbox = id, pid, "sandbox wall missing: {warning}");
+            }
         }
         tracing::debug!(
             sandbox = id,
@@ -426,6 +434,15 @@ impl SandboxProcess {
             );
         }
     }
+}
+
+/// Whether this process has not seen `warning` before: a missing wall is
+/// the same news for every sandbox of a node, so it is said loudly once.
+fn first_time(warning: &str) -> bool {
+    static SEEN: Mutex<Option<std::collections::HashSet<String>>> = Mutex::new(None);
+    lock(&SEEN)
+        .get_or_insert_with(Default::default)
+        .insert(warning.to_owned())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -151,6 +151,9 @@ pub struct Ready {
     /// Set when the sandbox could not start (e.g. no V8 library); it exits next.
     #[prost(string, tag = "8")]
     pub fatal: String,
+    /// Whether it runs in a root filesystem of its own (see `rootfs`).
+    #[prost(bool, tag = "9")]
+    pub private_root: bool,
 }
 
 #[derive(Clone, PartialEq, Message)]

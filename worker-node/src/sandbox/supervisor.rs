@@ -636,6 +636,7 @@ impl Inner {
                 prewarm: config.prewarmed_isolates,
                 max_isolates: config.max_isolates_per_sandbox,
                 network_namespace: config.network_namespace,
+                private_root: config.private_root,
                 seccomp: config.seccomp,
                 run_as: config.run_as_uid,
                 v8_dir: Some(crate::engine::library_dir()),

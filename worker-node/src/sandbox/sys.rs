@@ -2,6 +2,7 @@
 //! crates do not wrap. Each block says why it is sound. Nothing here decides
 //! policy; the callers in `child.rs` and `process.rs` do.
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::fd::FromRawFd;
@@ -109,6 +110,99 @@ pub fn unshare_network() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Moves the process into a mount namespace of its own and makes every
+/// mount in it private, so nothing mounted from now on propagates to the
+/// host (and nothing the host mounts later propagates in). Refuses unless
+/// the process is single-threaded: `unshare(CLONE_NEWNS)` would move only
+/// the calling thread, leaving the others with the host's view.
+pub fn unshare_mounts() -> io::Result<()> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(io::Error::other(format!(
+            "the process already has {threads} threads"
+        )));
+    }
+    // SAFETY: unshare takes flags only; the process is single-threaded
+    // (checked above), so every thread created later inherits the namespace.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+    )
+}
+
+/// `mount(2)`: `source`, `fstype` and `data` may be absent (null).
+pub fn mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let source = source.map(c_string).transpose()?;
+    let target = path_c_string(target)?;
+    let fstype = fstype.map(c_string).transpose()?;
+    let data = data.map(c_string).transpose()?;
+    let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: every pointer is either null (which mount accepts for source,
+    // fstype and data) or points to a NUL-terminated string that lives until
+    // the call returns; data is a string because every caller passes
+    // text options (tmpfs, proc) or none.
+    let rc = unsafe {
+        libc::mount(
+            ptr(&source),
+            target.as_ptr(),
+            ptr(&fstype),
+            flags,
+            ptr(&data).cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `pivot_root(".", ".")`: the mount at the working directory becomes the
+/// root of this mount namespace for every thread whose root was the old
+/// one, and the old root is stacked on top of it at the same place, to be
+/// detached next with [`detach_mount`]`(".")` (the idiom pivot_root(2)
+/// documents; it needs no directory for the old root).
+pub fn pivot_root_here() -> io::Result<()> {
+    let dot = c".";
+    // SAFETY: raw system call (glibc has no wrapper) with two pointers to a
+    // static NUL-terminated string.
+    if unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `umount2(path, MNT_DETACH)`: detaches the topmost mount at `path`.
+pub fn detach_mount(path: &Path) -> io::Result<()> {
+    let path = path_c_string(path)?;
+    // SAFETY: passes a NUL-terminated string that outlives the call.
+    if unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn c_string(s: &str) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a string"))
+}
+
+fn path_c_string(path: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))
 }
 
 /// No core files: a crashing sandbox must not write a tenant's heap to disk.
