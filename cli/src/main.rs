@@ -5,6 +5,8 @@
 
 #![forbid(unsafe_code)]
 
+mod billing;
+mod cluster;
 mod exec;
 
 use std::process::ExitCode;
@@ -23,6 +25,10 @@ struct Cli {
 enum Command {
     /// Run a Worker locally in a real V8 isolate, no cluster needed.
     Exec(exec::ExecArgs),
+    /// Manage a control-plane cluster: init, join, remove, status.
+    Cluster(cluster::ClusterArgs),
+    /// Billing: export unique Worker loads per tenant per day.
+    Billing(billing::BillingArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +52,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Exec(args) => exec::run(args),
+        Command::Cluster(args) => cluster::run(args),
+        Command::Billing(args) => billing::run(args),
     }
 }

@@ -1,9 +1,70 @@
 //! The control plane: 3 or 5 nodes replicating one state machine with
-//! openraft, stored on sled. It will hold the worker-node registry and
-//! heartbeats, the Worker registry (code bundles), placement, tenants and API
-//! keys, and the billing ledger (unique Worker loads per tenant per UTC day).
+//! openraft 0.9, stored on sled, talking Raft over tonic gRPC.
 //!
-//! Filled by the control-plane issue; this crate exists so the workspace and
-//! its gRPC contract build from the start.
+//! A tour, in the order a request travels:
+//!
+//! - `service` — the public gRPC services `ControlPlane` (worker-node
+//!   registry, Worker registry, placement, tenants and API keys, billing
+//!   ledger) and `ClusterAdmin` (init, join, remove, status). Input is
+//!   validated here; every error is a gRPC status with an actionable message.
+//! - `node` — one node's [`Node`]: writes, linearizable read barriers and
+//!   membership changes go to the leader (forwarded over the Raft transport
+//!   when this node is not the leader).
+//! - `network` — Raft messages (append, vote, install snapshot) and
+//!   forwarded requests over gRPC, one reused channel per peer.
+//! - `store` — the Raft log and the state machine on one sled database;
+//!   every acknowledged write has been flushed. Snapshots are built from the
+//!   state machine; the log is compacted behind them.
+//! - `ledger` — unique Workers per tenant per UTC day, idempotent by load id.
+//! - `placement` — healthy nodes with capacity, ranked by rendezvous hashing.
+//! - `server` — [`run`]: serve on a bound listener until a shutdown future.
+//!
+//! Billing rule: a unique Worker is (tenant, worker id, code hash, UTC day)
+//! and costs [`MICRO_USD_PER_UNIQUE_WORKER`] micro-dollars. A Worker run
+//! inline without an id is shipped by the worker node under the worker id
+//! `inline:<load id>`, so every such run counts as its own unique Worker.
 
 #![forbid(unsafe_code)]
+// openraft's StorageError and ConfigError are large by design; storage
+// functions return them as openraft's traits require.
+#![allow(clippy::result_large_err)]
+
+mod config;
+mod error;
+mod ledger;
+mod network;
+mod node;
+mod placement;
+mod server;
+mod service;
+mod store;
+mod types;
+
+pub use config::Config;
+pub use error::ApiCode;
+pub use error::ApiError;
+pub use error::StartError;
+pub use ledger::BillingDetailRow;
+pub use ledger::BillingRow;
+pub use node::ClusterStatus;
+pub use node::MemberStatus;
+pub use node::Node;
+pub use placement::effective_health;
+pub use placement::rank;
+pub use server::run;
+pub use service::MAX_LOADS_PER_BATCH;
+pub use store::LogStore;
+pub use store::StateMachine;
+pub use store::open as open_store;
+pub use types::BundleData;
+pub use types::Health;
+pub use types::LoadRecord;
+pub use types::MAX_BUNDLE_BYTES;
+pub use types::MICRO_USD_PER_UNIQUE_WORKER;
+pub use types::ModuleData;
+pub use types::NodeId;
+pub use types::Request;
+pub use types::Response;
+pub use types::TypeConfig;
+pub use types::WorkerNodeRecord;
+pub use types::validate_day;

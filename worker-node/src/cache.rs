@@ -9,6 +9,8 @@
 //! once per (tenant, worker, code hash, day).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -17,6 +19,7 @@ use sha2::Digest;
 use sha2::Sha256;
 
 use crate::engine::Bundle;
+use crate::engine::ErrorKind;
 use crate::engine::HostFunctions;
 use crate::engine::Invocation;
 use crate::engine::InvocationStats;
@@ -49,16 +52,23 @@ pub struct LoadEvent {
     pub load_id: String,
 }
 
-/// Receives billing load events; the durable outbox implements it.
+/// What a [`LoadSink`] returns: done once the event is durable.
+pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Receives billing load events; the durable outbox implements it. The
+/// invocation that caused the load waits for the future, so no Worker is
+/// served before its billing record is durable.
 pub trait LoadSink: Send + Sync {
-    fn first_load_today(&self, event: LoadEvent);
+    fn first_load_today(&self, event: LoadEvent) -> SinkFuture<'_>;
 }
 
 /// Discards load events (tools that bill nothing, like `edgectl exec`).
 pub struct NoLoadSink;
 
 impl LoadSink for NoLoadSink {
-    fn first_load_today(&self, _event: LoadEvent) {}
+    fn first_load_today(&self, _event: LoadEvent) -> SinkFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The hash that tells two versions of a Worker apart: sha256 over the main
@@ -311,7 +321,7 @@ impl Workers {
             Some(handle) => (handle, Acquired::default()),
             None => self.load(key, bundle, limits).await?,
         };
-        self.bill(key);
+        self.bill(key).await?;
         Ok((handle, acquired))
     }
 
@@ -384,7 +394,9 @@ impl Workers {
         Err(LoadError::NoCapacity("could not make room for the Worker".into()).into_worker_error())
     }
 
-    fn bill(&self, key: &WorkerKey) {
+    /// Records the Worker's first use of the UTC day with the sink; on
+    /// failure the day is not marked, so the next use tries again.
+    async fn bill(&self, key: &WorkerKey) -> Result<(), WorkerError> {
         let day = utc_day((self.clock)());
         let first = {
             let mut billed = lock(&self.billed);
@@ -396,15 +408,24 @@ impl Workers {
                 }
             }
         };
-        if first {
-            self.sink.first_load_today(LoadEvent {
-                tenant: key.tenant.clone(),
-                worker_id: key.worker_id.clone(),
-                code_hash: key.code_hash.clone(),
-                load_id: load_id(key, &day),
-                day,
-            });
+        if !first {
+            return Ok(());
         }
+        let event = LoadEvent {
+            tenant: key.tenant.clone(),
+            worker_id: key.worker_id.clone(),
+            code_hash: key.code_hash.clone(),
+            load_id: load_id(key, &day),
+            day,
+        };
+        if let Err(reason) = self.sink.first_load_today(event).await {
+            lock(&self.billed).remove(key);
+            return Err(WorkerError::new(
+                ErrorKind::Crashed,
+                format!("the billing record of this load could not be written: {reason}"),
+            ));
+        }
+        Ok(())
     }
 
     /// Unloads one Worker.

@@ -7,6 +7,7 @@
 //!   cgroup, no network, seccomp) that host the isolates; warm pool.
 //! - [`cache`]: loaded Workers by (tenant, id, code hash), LRU under the
 //!   node's memory budget, and the billing load events.
+//! - [`outbox`]: the durable billing outbox, shipped to the control plane.
 
 #![deny(unsafe_code)]
 
@@ -14,3 +15,4 @@ pub mod engine;
 pub mod loader;
 pub mod sandbox;
 pub mod cache;
+pub mod outbox;

@@ -13,6 +13,7 @@ use sandbox_support::*;
 use worker_node::cache::CacheConfig;
 use worker_node::cache::LoadEvent;
 use worker_node::cache::LoadSink;
+use worker_node::cache::SinkFuture;
 use worker_node::cache::WorkerKey;
 use worker_node::cache::Workers;
 use worker_node::cache::code_hash;
@@ -23,8 +24,9 @@ use worker_node::engine::NoHostFunctions;
 struct Recorded(Mutex<Vec<LoadEvent>>);
 
 impl LoadSink for Recorded {
-    fn first_load_today(&self, event: LoadEvent) {
+    fn first_load_today(&self, event: LoadEvent) -> SinkFuture<'_> {
         self.0.lock().unwrap().push(event);
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -1,0 +1,153 @@
+//! `edgectl cluster`: initialise a control-plane cluster, add and remove
+//! nodes, and print its status as JSON.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use edge_proto::v1 as pb;
+use edge_proto::v1::cluster_admin_client::ClusterAdminClient;
+use serde_json::json;
+
+#[derive(clap::Args, Debug)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ClusterCommand {
+    /// Make the contacted node the first voter of a new cluster (run once).
+    Init {
+        /// A control-plane node, host:port.
+        #[arg(long)]
+        control_plane: String,
+    },
+    /// Add node ID at ADDR as a learner, wait for it to catch up, promote it to voter.
+    Join {
+        /// Any control-plane node of the cluster, host:port.
+        #[arg(long)]
+        control_plane: String,
+        /// Raft id of the new node.
+        #[arg(long)]
+        id: u64,
+        /// Address of the new node, host:port.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Remove node ID from the cluster.
+    Remove {
+        /// Any control-plane node of the cluster, host:port.
+        #[arg(long)]
+        control_plane: String,
+        /// Raft id of the node to remove.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Print leader, term, members and metrics as JSON.
+    Status {
+        /// Any control-plane node of the cluster, host:port.
+        #[arg(long)]
+        control_plane: String,
+    },
+}
+
+/// Connects to a control-plane node given as host:port or a URL.
+pub(crate) async fn channel(addr: &str) -> anyhow::Result<tonic::transport::Channel> {
+    let url = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    tonic::transport::Endpoint::from_shared(url.clone())
+        .with_context(|| format!("{addr:?} is not a valid address (expected host:port)"))?
+        .connect()
+        .await
+        .with_context(|| format!("connecting to the control plane at {url}"))
+}
+
+/// Turns a gRPC status into an error naming the call.
+pub(crate) fn status_error(what: &str, s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{what} failed: {:?}: {}", s.code(), s.message())
+}
+
+pub fn run(args: ClusterArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(args.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: ClusterCommand) -> anyhow::Result<()> {
+    match command {
+        ClusterCommand::Init { control_plane } => {
+            let mut c = ClusterAdminClient::new(channel(&control_plane).await?);
+            c.init(pb::InitRequest {})
+                .await
+                .map_err(|s| status_error("init", s))?;
+            println!("{}", json!({"ok": true}));
+        }
+        ClusterCommand::Join {
+            control_plane,
+            id,
+            addr,
+        } => {
+            let mut c = ClusterAdminClient::new(channel(&control_plane).await?);
+            c.join(pb::JoinRequest { id, addr })
+                .await
+                .map_err(|s| status_error("join", s))?;
+            println!("{}", json!({"ok": true}));
+        }
+        ClusterCommand::Remove { control_plane, id } => {
+            let mut c = ClusterAdminClient::new(channel(&control_plane).await?);
+            c.remove(pb::RemoveRequest { id })
+                .await
+                .map_err(|s| status_error("remove", s))?;
+            println!("{}", json!({"ok": true}));
+        }
+        ClusterCommand::Status { control_plane } => {
+            let mut c = ClusterAdminClient::new(channel(&control_plane).await?);
+            let s = c
+                .status(pb::StatusRequest { local: false })
+                .await
+                .map_err(|s| status_error("status", s))?
+                .into_inner();
+            let members: Vec<_> = s
+                .members
+                .iter()
+                .map(|m| {
+                    json!({
+                        "id": m.id,
+                        "addr": m.addr,
+                        "role": if m.voter { "voter" } else { "learner" },
+                        "voter": m.voter,
+                        "last_log_index": m.last_log_index,
+                    })
+                })
+                .collect();
+            let out = json!({
+                "leader": if s.has_leader { json!(s.leader) } else { json!(null) },
+                "term": s.term,
+                "members": members,
+                "commit_index": s.commit_index,
+                "applied_index": s.applied_index,
+                "snapshot_age_ms": if s.snapshot_age_ms < 0 { json!(null) } else { json!(s.snapshot_age_ms) },
+                "ledger_size": s.ledger_size,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! The billing ledger: unique Worker loads per tenant per UTC day.
+//!
+//! Two sled trees hold it. `ledger` maps each unique Worker key `day \x1f
+//! tenant \x1f worker id \x1f code hash` to the first load that billed it:
+//! a retried or re-delivered load (same load id) and the same unique Worker
+//! shipped by several nodes under different load ids all hit the same key,
+//! so each unique Worker is billed once. `loads` records every load id
+//! applied and the key it counted towards (an audit trail). Keys start with
+//! the day, so an export is one range scan.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::types::LoadRecord;
+use crate::types::MICRO_USD_PER_UNIQUE_WORKER;
+
+/// Separator inside ledger keys (never allowed in fields).
+const SEP: char = '\u{1f}';
+
+/// What the ledger stores per unique Worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FirstLoad {
+    load_id: String,
+    node_id: String,
+}
+
+/// Key of the unique Worker a load counts for.
+pub(crate) fn unique_key(load: &LoadRecord) -> String {
+    format!(
+        "{}{SEP}{}{SEP}{}{SEP}{}",
+        load.day, load.tenant, load.worker_id, load.code_hash
+    )
+}
+
+/// Outcome of applying a batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Applied {
+    /// Loads that billed a new unique Worker.
+    pub new_unique: u32,
+    /// Loads whose unique Worker was already billed (retries, redeliveries,
+    /// the same Worker shipped by another node).
+    pub duplicates: u32,
+}
+
+/// Applies already validated loads; idempotent by load id and by unique key.
+///
+/// The ledger entry is written before the load id: sled may persist any
+/// prefix of these writes if the process dies before the apply is flushed,
+/// and re-applying the entry over such a prefix must still bill the unique
+/// Worker exactly once. (The other order would let a surviving load id mark
+/// a re-applied load as a duplicate while its ledger entry was lost.)
+pub(crate) fn apply(
+    loads_tree: &sled::Tree,
+    ledger_tree: &sled::Tree,
+    batch: &[LoadRecord],
+) -> sled::Result<Applied> {
+    let mut out = Applied::default();
+    for load in batch {
+        let key = unique_key(load);
+        let first = FirstLoad {
+            load_id: load.load_id.clone(),
+            node_id: load.node_id.clone(),
+        };
+        let value = serde_json::to_vec(&first).expect("ledger value serializes");
+        let new_unique = ledger_tree
+            .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(value))?
+            .is_ok();
+        loads_tree.insert(load.load_id.as_bytes(), key.as_bytes())?;
+        if new_unique {
+            out.new_unique += 1;
+        } else {
+            out.duplicates += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// One row per (day, tenant).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingRow {
+    /// UTC day.
+    pub day: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Unique Workers loaded that day.
+    pub unique_workers: u64,
+    /// unique_workers × 2,000 micro-dollars.
+    pub amount_micro_usd: u64,
+}
+
+/// One row per unique Worker.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BillingDetailRow {
+    /// UTC day.
+    pub day: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Worker id.
+    pub worker_id: String,
+    /// Code hash.
+    pub code_hash: String,
+}
+
+/// Per-tenant rows for days `from..=to` (validated), and the detail rows if asked.
+pub(crate) fn export(
+    ledger_tree: &sled::Tree,
+    from: &str,
+    to: &str,
+    detail: bool,
+) -> sled::Result<(Vec<BillingRow>, Vec<BillingDetailRow>)> {
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut details = Vec::new();
+    // Every key of day `to` is below `to` followed by a byte above SEP.
+    let end = format!("{to}\u{20}");
+    for item in ledger_tree.range(from.as_bytes()..end.as_bytes()) {
+        let (k, _) = item?;
+        let key = String::from_utf8_lossy(&k);
+        let mut parts = key.splitn(4, SEP);
+        let (Some(day), Some(tenant), Some(worker_id), Some(code_hash)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        *counts
+            .entry((day.to_string(), tenant.to_string()))
+            .or_default() += 1;
+        if detail {
+            details.push(BillingDetailRow {
+                day: day.to_string(),
+                tenant: tenant.to_string(),
+                worker_id: worker_id.to_string(),
+                code_hash: code_hash.to_string(),
+            });
+        }
+    }
+    let rows = counts
+        .into_iter()
+        .map(|((day, tenant), unique_workers)| BillingRow {
+            day,
+            tenant,
+            unique_workers,
+            amount_micro_usd: unique_workers * MICRO_USD_PER_UNIQUE_WORKER,
+        })
+        .collect();
+    Ok((rows, details))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(id: &str, worker: &str, day: &str) -> LoadRecord {
+        LoadRecord {
+            load_id: id.into(),
+            tenant: "acme".into(),
+            worker_id: worker.into(),
+            code_hash: "h".into(),
+            day: day.into(),
+            node_id: "n1".into(),
+        }
+    }
+
+    #[test]
+    fn retries_and_other_nodes_never_double_count() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let loads = db.open_tree("loads").unwrap();
+        let ledger = db.open_tree("ledger").unwrap();
+        let a = apply(
+            &loads,
+            &ledger,
+            &[load("1", "w", "2025-01-01"), load("2", "w", "2025-01-01")],
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            Applied {
+                new_unique: 1,
+                duplicates: 1
+            }
+        );
+        let b = apply(
+            &loads,
+            &ledger,
+            &[load("1", "w", "2025-01-01"), load("3", "w", "2025-01-02")],
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            Applied {
+                new_unique: 1,
+                duplicates: 1
+            }
+        );
+        let (rows, detail) = export(&ledger, "2025-01-01", "2025-01-02", true).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(
+            rows.iter()
+                .all(|r| r.unique_workers == 1 && r.amount_micro_usd == 2_000)
+        );
+        assert_eq!(detail.len(), 2);
+        let (rows, _) = export(&ledger, "2025-01-02", "2025-01-02", false).unwrap();
+        assert_eq!(rows.len(), 1);
+    }
+}

@@ -1,0 +1,99 @@
+//! Starting and stopping a node: open storage, start Raft, serve the gRPC
+//! services on a bound listener until the shutdown future completes.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use edge_proto::v1::cluster_admin_server::ClusterAdminServer;
+use edge_proto::v1::control_plane_server::ControlPlaneServer;
+use edge_proto::v1::raft_transport_server::RaftTransportServer;
+use openraft::Raft;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::Config;
+use crate::error::StartError;
+use crate::network::MAX_MESSAGE_BYTES;
+use crate::network::Network;
+use crate::network::Peers;
+use crate::network::RaftService;
+use crate::node::Node;
+use crate::service::Api;
+use crate::store;
+
+/// Largest request a client may send (a bundle at the limit plus framing;
+/// larger bundles get a clear INVALID_ARGUMENT, not a transport error).
+const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Runs one control-plane node on `listener` until `shutdown` completes,
+/// then stops Raft and flushes storage.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let local = listener.local_addr()?;
+    let advertise_addr = config
+        .advertise_addr
+        .clone()
+        .unwrap_or_else(|| local.to_string());
+    let dir = config.data_dir.display().to_string();
+    let (log_store, state_machine) =
+        store::open(&config.data_dir).map_err(|source| StartError::Storage {
+            dir: dir.clone(),
+            source,
+        })?;
+    let committed = log_store.committed_index();
+    let view = state_machine.view();
+    let peers = Peers::default();
+    let raft_config = Arc::new(config.raft_config()?);
+    let raft = Raft::new(
+        config.id,
+        raft_config,
+        Network {
+            peers: peers.clone(),
+        },
+        log_store,
+        state_machine,
+    )
+    .await?;
+    let node = Arc::new(Node {
+        id: config.id,
+        raft: raft.clone(),
+        view,
+        committed,
+        peers,
+        config: config.clone(),
+        advertise_addr,
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ControlPlaneServer<Api>>().await;
+    health.set_serving::<ClusterAdminServer<Api>>().await;
+
+    let api = Api { node: node.clone() };
+    tracing::info!(id = config.id, addr = %local, data_dir = %dir, "control-plane node serving");
+    let served = tonic::transport::Server::builder()
+        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .add_service(health_service)
+        .add_service(
+            ControlPlaneServer::new(api.clone())
+                .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(ClusterAdminServer::new(api))
+        .add_service(
+            RaftTransportServer::new(RaftService { node: node.clone() })
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    tracing::info!(id = config.id, "shutting down");
+    health.set_not_serving::<ControlPlaneServer<Api>>().await;
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "Raft did not shut down cleanly");
+    }
+    served?;
+    Ok(())
+}

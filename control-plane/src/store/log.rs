@@ -1,0 +1,231 @@
+//! The Raft log on sled: entries keyed by big-endian index in tree
+//! `raft_log`, vote / committed / last purged id in tree `raft_meta`. Every
+//! write awaits `flush_async()` before it is reported durable.
+
+use std::fmt::Debug;
+use std::ops::Bound;
+use std::ops::RangeBounds;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+
+use openraft::Entry;
+use openraft::LogId;
+use openraft::LogState;
+use openraft::OptionalSend;
+use openraft::RaftLogId;
+use openraft::RaftLogReader;
+use openraft::StorageError;
+use openraft::StorageIOError;
+use openraft::Vote;
+use openraft::storage::LogFlushed;
+use openraft::storage::RaftLogStorage;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::types::NodeId;
+use crate::types::TypeConfig;
+
+type StorageResult<T> = Result<T, StorageError<NodeId>>;
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const LAST_PURGED: &[u8] = b"last_purged";
+
+/// The sled-backed Raft log. Cheap to clone (the reader is a clone).
+#[derive(Clone)]
+pub struct LogStore {
+    db: sled::Db,
+    log: sled::Tree,
+    meta: sled::Tree,
+    /// Last committed index openraft told us about (for metrics).
+    committed: Arc<AtomicU64>,
+}
+
+impl LogStore {
+    /// Opens the log trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        let store = Self {
+            db: db.clone(),
+            log: db.open_tree("raft_log")?,
+            meta: db.open_tree("raft_meta")?,
+            committed: Arc::new(AtomicU64::new(0)),
+        };
+        if let Ok(Some(c)) = store
+            .get_meta::<Option<LogId<NodeId>>>(COMMITTED)
+            .map(|c| c.flatten())
+        {
+            store.committed.store(c.index, Ordering::Relaxed);
+        }
+        Ok(store)
+    }
+
+    /// Shared view of the committed index.
+    pub fn committed_index(&self) -> Arc<AtomicU64> {
+        self.committed.clone()
+    }
+
+    fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
+        match self.meta.get(key).map_err(|e| StorageIOError::read(&e))? {
+            Some(v) => Ok(Some(
+                serde_json::from_slice(&v).map_err(|e| StorageIOError::read(&e))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), sled::Error> {
+        let bytes = serde_json::to_vec(value).expect("raft metadata serializes");
+        self.meta.insert(key, bytes)?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        let start = match range.start_bound() {
+            Bound::Included(x) => *x,
+            Bound::Excluded(x) => x.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let mut out = Vec::new();
+        for item in self.log.range(index_key(start)..) {
+            let (k, v) = item.map_err(|e| StorageIOError::read_logs(&e))?;
+            let index = u64::from_be_bytes(k.as_ref().try_into().expect("8-byte log key"));
+            if !range.contains(&index) {
+                break;
+            }
+            let entry: Entry<TypeConfig> =
+                serde_json::from_slice(&v).map_err(|e| StorageIOError::read_logs(&e))?;
+            out.push(entry);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let last_purged: Option<LogId<NodeId>> = self.get_meta(LAST_PURGED)?;
+        let last = match self.log.last().map_err(|e| StorageIOError::read_logs(&e))? {
+            Some((_, v)) => {
+                let entry: Entry<TypeConfig> =
+                    serde_json::from_slice(&v).map_err(|e| StorageIOError::read_logs(&e))?;
+                Some(*entry.get_log_id())
+            }
+            None => last_purged,
+        };
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
+        self.put_meta(VOTE, vote)
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e).into())
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<NodeId>>> {
+        self.get_meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
+        if let Some(c) = committed {
+            self.committed.store(c.index, Ordering::Relaxed);
+        }
+        // A hint for faster restarts, not a durability promise: it rides on
+        // the next flush instead of costing one of its own.
+        let bytes = serde_json::to_vec(&committed).map_err(|e| StorageIOError::write(&e))?;
+        self.meta
+            .insert(COMMITTED, bytes)
+            .map_err(|e| StorageIOError::write(&e))?;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> StorageResult<Option<LogId<NodeId>>> {
+        Ok(self.get_meta::<Option<LogId<NodeId>>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            let bytes = serde_json::to_vec(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
+            batch.insert(&index_key(entry.log_id.index), bytes);
+        }
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        // Durable only once sled has flushed; only then tell openraft.
+        let flushed = self
+            .db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(std::io::Error::other);
+        let failed = flushed
+            .as_ref()
+            .err()
+            .map(StorageIOError::write_logs);
+        callback.log_io_completed(flushed);
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        let mut batch = sled::Batch::default();
+        for item in self.log.range(index_key(log_id.index)..) {
+            let (k, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
+            batch.remove(k);
+        }
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        // Record the purge point first: a crash in between leaves extra
+        // entries, never a hole.
+        self.put_meta(LAST_PURGED, &log_id)
+            .await
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        let mut batch = sled::Batch::default();
+        for item in self.log.range(..=index_key(log_id.index)) {
+            let (k, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
+            batch.remove(k);
+        }
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+}

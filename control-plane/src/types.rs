@@ -1,0 +1,355 @@
+//! The Raft type configuration and everything replicated through the log:
+//! requests (one per kind of write), responses, and the records the state
+//! machine stores.
+
+use std::io::Cursor;
+
+use openraft::BasicNode;
+use serde::Deserialize;
+use serde::Serialize;
+
+/// Raft node id of a control-plane node.
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// openraft type configuration of the control plane.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = NodeId,
+        Node = BasicNode,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+/// Price of one unique Worker per UTC day, in micro-dollars ($0.002).
+pub const MICRO_USD_PER_UNIQUE_WORKER: u64 = 2_000;
+
+/// Largest Worker bundle the registry accepts (the engine's limit), in bytes
+/// of module names plus sources.
+pub const MAX_BUNDLE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Health of a worker node as stored in the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Health {
+    /// Heartbeating and accepting Workers.
+    Healthy,
+    /// Missed heartbeats (or marked by an operator); gets no Workers.
+    Unhealthy,
+    /// Finishing what it runs; gets no new Workers.
+    Draining,
+}
+
+/// A worker node in the registry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerNodeRecord {
+    /// Operator-chosen id of the worker node.
+    pub node_id: String,
+    /// Region name, e.g. "eu-west".
+    pub region: String,
+    /// Latitude in degrees.
+    pub latitude: f64,
+    /// Longitude in degrees.
+    pub longitude: f64,
+    /// gRPC address the gateway calls.
+    pub grpc_addr: String,
+    /// How many Workers it can hold loaded.
+    pub capacity: u32,
+    /// Workers loaded at the last heartbeat.
+    pub load: u32,
+    /// Leader's clock at the last heartbeat, Unix milliseconds.
+    pub last_heartbeat_unix_ms: i64,
+    /// Stored health (heartbeat age is applied on top when read).
+    pub health: Health,
+}
+
+/// One module of a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleData {
+    /// Specifier, e.g. "./util.ts".
+    pub name: String,
+    /// Source text.
+    pub source: String,
+}
+
+/// A Worker's code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleData {
+    /// All modules.
+    pub modules: Vec<ModuleData>,
+    /// Name of the entry module.
+    pub main_module: String,
+}
+
+impl BundleData {
+    /// Size counted against [`MAX_BUNDLE_BYTES`].
+    pub fn size(&self) -> usize {
+        self.main_module.len()
+            + self
+                .modules
+                .iter()
+                .map(|m| m.name.len() + m.source.len())
+                .sum::<usize>()
+    }
+
+    /// Content hash (sha256, hex) over the main module name and the modules
+    /// sorted by name, each length-prefixed, so it does not depend on order.
+    pub fn code_hash(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        let mut put = |b: &[u8]| {
+            h.update((b.len() as u64).to_be_bytes());
+            h.update(b);
+        };
+        put(self.main_module.as_bytes());
+        let mut modules: Vec<&ModuleData> = self.modules.iter().collect();
+        modules.sort_by(|a, b| a.name.cmp(&b.name));
+        for m in modules {
+            put(m.name.as_bytes());
+            put(m.source.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// A Worker in the registry (its bundle is stored once per code hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerRecord {
+    /// Hash of the bundle.
+    pub code_hash: String,
+    /// Size of the bundle in bytes.
+    pub bundle_bytes: u64,
+    /// Leader's clock when stored, Unix milliseconds.
+    pub updated_unix_ms: i64,
+}
+
+/// A tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    /// Whether the tenant may use operator APIs.
+    pub admin: bool,
+}
+
+/// An API key, stored by the sha256 of the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Owner.
+    pub tenant: String,
+    /// 0 means never.
+    pub expires_unix_ms: i64,
+}
+
+/// One billable first load of a unique Worker on a UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LoadRecord {
+    /// Idempotency key.
+    pub load_id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Worker id (`inline:<load id>` for inline runs without an id).
+    pub worker_id: String,
+    /// Code hash.
+    pub code_hash: String,
+    /// UTC day, YYYY-MM-DD.
+    pub day: String,
+    /// Worker node that saw the load.
+    pub node_id: String,
+}
+
+/// A write to the replicated state. Every variant is applied
+/// deterministically; validation that depends on state (does the tenant
+/// exist?) happens at apply time so every replica agrees.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Add or replace a worker node.
+    RegisterNode(WorkerNodeRecord),
+    /// A heartbeat; `now_unix_ms` is the proposer's clock.
+    Heartbeat {
+        /// Worker node id.
+        node_id: String,
+        /// Current load.
+        load: u32,
+        /// Proposer's clock.
+        now_unix_ms: i64,
+    },
+    /// Operator sets a node's health (e.g. draining).
+    SetNodeHealth {
+        /// Worker node id.
+        node_id: String,
+        /// New health.
+        health: Health,
+    },
+    /// Add or replace a Worker.
+    PutWorker {
+        /// Tenant.
+        tenant: String,
+        /// Worker id.
+        worker_id: String,
+        /// Bundle.
+        bundle: BundleData,
+        /// Proposer's clock.
+        now_unix_ms: i64,
+    },
+    /// Delete a Worker.
+    DeleteWorker {
+        /// Tenant.
+        tenant: String,
+        /// Worker id.
+        worker_id: String,
+    },
+    /// Create (or update) a tenant.
+    CreateTenant {
+        /// Tenant name.
+        tenant: String,
+        /// Admin role.
+        admin: bool,
+    },
+    /// Store an API key's hash.
+    CreateApiKey {
+        /// Tenant.
+        tenant: String,
+        /// sha256 of the key, hex.
+        key_hash: String,
+        /// 0 means never.
+        expires_unix_ms: i64,
+    },
+    /// Record billable loads, idempotent by load id.
+    RecordLoads(Vec<LoadRecord>),
+}
+
+/// gRPC status code a rejected request maps to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectCode {
+    /// Something named does not exist.
+    NotFound,
+    /// Malformed input.
+    InvalidArgument,
+    /// The state does not allow it.
+    FailedPrecondition,
+}
+
+/// Result of applying a [`Request`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Applied, nothing to report (also membership and blank entries).
+    #[default]
+    Ok,
+    /// Rejected; nothing was written.
+    Rejected {
+        /// Status code.
+        code: RejectCode,
+        /// Actionable message.
+        message: String,
+    },
+    /// A Worker was stored under this hash.
+    WorkerStored {
+        /// Code hash.
+        code_hash: String,
+    },
+    /// Whether a deleted Worker existed.
+    WorkerDeleted {
+        /// It existed.
+        existed: bool,
+    },
+    /// Ledger outcome.
+    Loads {
+        /// New load ids applied.
+        applied: u32,
+        /// Load ids already seen.
+        duplicates: u32,
+    },
+}
+
+/// Checks that `day` is a real calendar day written `YYYY-MM-DD`.
+pub fn validate_day(day: &str) -> Result<(), String> {
+    let b = day.as_bytes();
+    let well_formed = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !well_formed {
+        return Err(format!(
+            "day {day:?} is not in the form YYYY-MM-DD (e.g. 2025-01-31)"
+        ));
+    }
+    let year: u32 = day[0..4].parse().unwrap_or(0);
+    let month: u32 = day[5..7].parse().unwrap_or(0);
+    let dom: u32 = day[8..10].parse().unwrap_or(0);
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => {
+            return Err(format!(
+                "day {day:?} has month {month}, which is not 01..12"
+            ));
+        }
+    };
+    if dom == 0 || dom > days_in_month {
+        return Err(format!(
+            "day {day:?} does not exist (month {month:02} has {days_in_month} days)"
+        ));
+    }
+    Ok(())
+}
+
+/// Field checks of one load record that need no state.
+pub fn validate_load(load: &LoadRecord) -> Result<(), String> {
+    for (name, value) in [
+        ("load_id", &load.load_id),
+        ("tenant", &load.tenant),
+        ("worker_id", &load.worker_id),
+        ("code_hash", &load.code_hash),
+        ("node_id", &load.node_id),
+    ] {
+        if value.is_empty() {
+            return Err(format!("load {:?}: {name} is empty", load.load_id));
+        }
+        if value.contains('\u{1f}') || value.len() > 512 {
+            return Err(format!(
+                "load {:?}: {name} is longer than 512 bytes or has a control character",
+                load.load_id
+            ));
+        }
+    }
+    validate_day(&load.day).map_err(|e| format!("load {:?}: {e}", load.load_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_checked_against_the_calendar() {
+        assert!(validate_day("2024-02-29").is_ok());
+        assert!(validate_day("2023-02-29").is_err());
+        assert!(validate_day("2024-13-01").is_err());
+        assert!(validate_day("2024-1-01").is_err());
+        assert!(validate_day("24-01-01xx").is_err());
+        assert!(validate_day("2024/01/01").is_err());
+    }
+
+    #[test]
+    fn code_hash_ignores_module_order() {
+        let a = ModuleData {
+            name: "a.js".into(),
+            source: "1".into(),
+        };
+        let b = ModuleData {
+            name: "b.js".into(),
+            source: "2".into(),
+        };
+        let x = BundleData {
+            modules: vec![a.clone(), b.clone()],
+            main_module: "a.js".into(),
+        };
+        let y = BundleData {
+            modules: vec![b, a],
+            main_module: "a.js".into(),
+        };
+        assert_eq!(x.code_hash(), y.code_hash());
+    }
+}
