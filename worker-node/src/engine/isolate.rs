@@ -1,5 +1,5 @@
 //! A safe, typed isolate: create, load a Worker bundle, invoke it, read heap
-//! statistics, dispose (drop). Built on [`super::ffi`]; no unsafe code here.
+//! statistics, dispose (drop). Built on `crate::sys::v8`; no unsafe code here.
 //!
 //! Each load or invocation is driven by a small event loop on the caller's
 //! thread: it starts one evaluation at a time, drains the messages the JS
@@ -15,13 +15,13 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::ffi::Channel;
-use super::ffi::EngineError;
-use super::ffi::JsValue;
-use super::ffi::RawContext;
-use super::ffi::TaskId;
-use super::ffi::V8;
-use super::ffi::tag;
+use crate::sys::v8::Channel;
+use crate::sys::v8::EngineError;
+use crate::sys::v8::JsValue;
+use crate::sys::v8::RawContext;
+use crate::sys::v8::TaskId;
+use crate::sys::v8::V8;
+use crate::sys::v8::tag;
 use super::types::*;
 use crate::loader;
 

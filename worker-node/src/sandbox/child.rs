@@ -27,7 +27,7 @@ use super::proto::from_sandbox::Body as Out;
 use super::proto::to_sandbox::Body as In;
 use super::rootfs;
 use super::seccomp;
-use super::sys;
+use crate::sys::sandbox as sys;
 use crate::engine::Bundle;
 use crate::engine::ErrorKind;
 use crate::engine::HostFunctions;

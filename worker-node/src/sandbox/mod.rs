@@ -14,8 +14,9 @@
 //! - `child`: the sandbox process's `main`.
 //! - `supervisor`, `process`: the supervisor side ([`Supervisor`]).
 //! - `proto`: the prost wire protocol; `cgroup`, `rootfs`, `seccomp`: the walls.
-//! - `sys`: the only unsafe code of the sandbox (fork/exec setup, unshare,
-//!   mount, pivot_root, setrlimit, set*id).
+//! - The system calls underneath (fork/exec setup, unshare, mount,
+//!   pivot_root, setrlimit, set*id) are in `crate::sys::sandbox`, the crate's
+//!   one home of unsafe code.
 //!
 //! Every binary that hosts sandboxes calls [`run_child_if_requested`] first
 //! thing in `main`.
@@ -27,8 +28,6 @@ mod proto;
 mod rootfs;
 mod seccomp;
 mod supervisor;
-#[allow(unsafe_code)]
-mod sys;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -25,7 +25,7 @@ use super::proto::FromSandbox;
 use super::proto::ToSandbox;
 use super::proto::from_sandbox::Body as Out;
 use super::proto::to_sandbox::Body as In;
-use super::sys;
+use crate::sys::sandbox as sys;
 use crate::engine::ErrorKind;
 use crate::engine::HostFunctions;
 use crate::engine::WorkerError;

@@ -33,7 +33,7 @@
 
 use std::path::Path;
 
-use super::sys;
+use crate::sys::sandbox as sys;
 
 /// The root's tmpfs: a handful of inodes, nothing else will ever fit.
 const ROOT_OPTIONS: &str = "size=64k,nr_inodes=16,mode=755";

@@ -1,6 +1,6 @@
-//! Every unsafe block of the sandbox: the system calls that std and our safe
-//! crates do not wrap. Each block says why it is sound. Nothing here decides
-//! policy; the callers in `child.rs` and `process.rs` do.
+//! The system calls that build a sandbox, which std and our safe crates do
+//! not wrap. Each block says why it is sound. Nothing here decides policy;
+//! the callers in `sandbox/child.rs`, `process.rs` and `rootfs.rs` do.
 
 use std::ffi::CString;
 use std::io;

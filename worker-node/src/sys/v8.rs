@@ -1,4 +1,4 @@
-//! Every line of unsafe code in the project, and every declaration of the
+//! Every declaration of the
 //! mini-racer C ABI (see DESIGN.md, "The V8 engine").
 //!
 //! The library is opened with `dlopen(RTLD_NOW | RTLD_LOCAL)` and never linked,
@@ -64,7 +64,7 @@ type RawHandle = *mut RawValue;
 type Callback = extern "C" fn(u64, RawHandle);
 
 /// Value type tags of the ABI (`_objects.py`).
-pub(super) mod tag {
+pub(crate) mod tag {
     pub const NULL: u8 = 1;
     pub const BOOL: u8 = 2;
     pub const INTEGER: u8 = 3;
@@ -81,7 +81,7 @@ pub(super) mod tag {
 /// A JS value copied out of a handle: scalars and strings by value, anything
 /// else only by its tag (we never hold V8 objects on the Rust side).
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum JsValue {
+pub(crate) enum JsValue {
     Undefined,
     Null,
     Bool(bool),
@@ -201,7 +201,7 @@ impl V8 {
 
 /// Which of a context's two callback ids a value arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Channel {
+pub(crate) enum Channel {
     /// The result of the one evaluation in flight.
     EvalResult,
     /// The JS notify function was called.
@@ -265,7 +265,7 @@ extern "C" fn on_value(callback_id: u64, handle: RawHandle) {
 }
 
 /// One V8 isolate with its context and thread, owned by exactly one Rust value.
-pub(super) struct RawContext {
+pub(crate) struct RawContext {
     v8: &'static V8,
     id: u64,
     eval_callback: u64,
@@ -277,7 +277,7 @@ pub(super) struct RawContext {
 
 /// An evaluation started with [`RawContext::eval`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct TaskId(u64);
+pub(crate) struct TaskId(u64);
 
 impl RawContext {
     /// Creates an isolate and installs the notify function as the global
@@ -537,7 +537,7 @@ impl Drop for RawContext {
 /// `[1]` notified (JS rang the notify function and the host has not yet
 /// looked), `[2]` pending (messages wait in JS's outbox for a drain),
 /// `[3]` length in bytes of the UTF-8 JSON batch that follows the header.
-pub(super) struct Mailbox {
+pub(crate) struct Mailbox {
     handle: RawHandle,
     base: *mut u8,
     len: usize,
