@@ -42,6 +42,8 @@ use crate::engine::WorkerError;
 const IDLE_PROBE_AFTER: Duration = Duration::from_millis(20);
 /// Share of one core an idle isolate's thread may use before it counts as burning.
 const BURNING_SHARE: f64 = 0.5;
+/// CPU an isolate may use after its result went out without being suspect.
+const POST_RESULT_CPU: Duration = Duration::from_millis(1);
 
 /// Options the supervisor passes on the command line.
 #[derive(Debug, Clone)]
@@ -593,11 +595,12 @@ fn unhealthy(isolate: &Isolate, ended: Instant, cpu_then: Duration) -> Option<St
             elapsed.as_secs_f64() * 1e3
         ));
     }
-    // Idle since the result went out: healthy, no need to wake the isolate.
-    if cpu.is_zero()
-        || (elapsed >= Duration::from_millis(1)
-            && cpu.as_secs_f64() < elapsed.as_secs_f64() * BURNING_SHARE)
-    {
+    // Idle since the result went out (a few microseconds of promise-job
+    // bookkeeping after the result are normal): healthy, and no need to wake
+    // the isolate with a probe, which would cost a round trip to its thread
+    // on every back-to-back call. A thread that only started spinning is
+    // caught at the next window, or by the next invocation's own limits.
+    if cpu < POST_RESULT_CPU || cpu.as_secs_f64() < elapsed.as_secs_f64() * BURNING_SHARE {
         return None;
     }
     if isolate.heap_stats().is_none() {
