@@ -442,6 +442,8 @@ fn slot_main(
     let mut worker: Option<(Bundle, Limits)> = None;
     // After an invocation: when it ended and the isolate thread's CPU time then.
     let mut watch: Option<(Instant, Duration)> = None;
+    // V8 heap in use as last measured (after the load, or while idle).
+    let mut last_heap = 0;
     shared.live_isolates.fetch_add(1, Ordering::Relaxed);
     loop {
         let cmd = match watch {
@@ -467,7 +469,14 @@ fn slot_main(
                 }),
             );
         }
-        let Some(cmd) = cmd else { continue };
+        let Some(cmd) = cmd else {
+            // Idle and healthy: measure the heap now, off any request's path
+            // (asking V8 costs a round trip to the isolate's thread).
+            if let Some(heap) = isolate.as_ref().and_then(Isolate::heap_stats) {
+                last_heap = heap.used_heap_size;
+            }
+            continue;
+        };
         match cmd {
             SlotCmd::Load { id, limits, bundle } => {
                 let started = Instant::now();
@@ -489,6 +498,7 @@ fn slot_main(
                 match fresh.load(&bundle) {
                     Ok(report) => {
                         let heap = fresh.heap_stats().map(|h| h.used_heap_size).unwrap_or(0);
+                        last_heap = heap;
                         shared.send(
                             id,
                             Out::Loaded(proto::Loaded {
@@ -563,6 +573,9 @@ fn slot_main(
                 };
                 let mut outcome = live.invoke(&invocation, &host);
                 outcome.stats.load_ms += reload_ms;
+                if outcome.stats.heap_used_bytes == 0 {
+                    outcome.stats.heap_used_bytes = last_heap;
+                }
                 shared.send(id, invoked(&outcome));
                 watch = Some((Instant::now(), live.isolate_cpu_time().unwrap_or_default()));
             }
