@@ -2,7 +2,6 @@
 //! UTC days, as CSV or JSON lines; `--detail` adds one row per unique Worker.
 
 use std::io::Write;
-use std::process::ExitCode;
 
 use edge_proto::v1 as pb;
 use edge_proto::v1::control_plane_client::ControlPlaneClient;
@@ -14,17 +13,17 @@ use crate::cluster::status_error;
 #[derive(clap::Args, Debug)]
 pub struct BillingArgs {
     #[command(subcommand)]
-    command: BillingCommand,
+    pub(crate) command: BillingCommand,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum Format {
+pub(crate) enum Format {
     Csv,
     Jsonl,
 }
 
 #[derive(clap::Subcommand, Debug)]
-enum BillingCommand {
+pub(crate) enum BillingCommand {
     /// Rows (day, tenant, unique_workers, amount_micro_usd) for days FROM..=TO.
     Export {
         /// Any control-plane node, host:port.
@@ -45,25 +44,6 @@ enum BillingCommand {
     },
 }
 
-pub fn run(args: BillingArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(execute(args.command)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
 
 /// CSV field, quoted when needed.
 fn csv(field: &str) -> String {
@@ -74,7 +54,7 @@ fn csv(field: &str) -> String {
     }
 }
 
-async fn execute(command: BillingCommand) -> anyhow::Result<()> {
+pub async fn execute(command: BillingCommand) -> anyhow::Result<()> {
     let BillingCommand::Export {
         control_plane,
         from,

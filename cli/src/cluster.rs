@@ -1,7 +1,6 @@
 //! `edgectl cluster`: initialise a control-plane cluster, add and remove
 //! nodes, and print its status as JSON.
 
-use std::process::ExitCode;
 
 use anyhow::Context;
 use edge_proto::v1 as pb;
@@ -11,11 +10,11 @@ use serde_json::json;
 #[derive(clap::Args, Debug)]
 pub struct ClusterArgs {
     #[command(subcommand)]
-    command: ClusterCommand,
+    pub(crate) command: ClusterCommand,
 }
 
 #[derive(clap::Subcommand, Debug)]
-enum ClusterCommand {
+pub(crate) enum ClusterCommand {
     /// Make the contacted node the first voter of a new cluster (run once).
     Init {
         /// A control-plane node, host:port.
@@ -70,27 +69,8 @@ pub(crate) fn status_error(what: &str, s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{what} failed: {:?}: {}", s.code(), s.message())
 }
 
-pub fn run(args: ClusterArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(execute(args.command)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
 
-async fn execute(command: ClusterCommand) -> anyhow::Result<()> {
+pub async fn execute(command: ClusterCommand) -> anyhow::Result<()> {
     match command {
         ClusterCommand::Init { control_plane } => {
             let mut c = ClusterAdminClient::new(channel(&control_plane).await?);

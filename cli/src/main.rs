@@ -52,7 +52,26 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Exec(args) => exec::run(args),
-        Command::Cluster(args) => cluster::run(args),
-        Command::Billing(args) => billing::run(args),
+        Command::Cluster(args) => run_async(cluster::execute(args.command)),
+        Command::Billing(args) => run_async(billing::execute(args.command)),
+    }
+}
+
+/// Runs an async subcommand to completion; an error goes to stderr with its
+/// context and exit code 1.
+fn run_async(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -276,9 +276,7 @@ impl ControlPlane for Api {
             Response::WorkerStored { code_hash } => {
                 Ok(Resp::new(pb::CpPutWorkerResponse { code_hash }))
             }
-            other => Err(Status::internal(format!(
-                "unexpected state machine answer {other:?}"
-            ))),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -344,9 +342,7 @@ impl ControlPlane for Api {
             Response::WorkerDeleted { existed } => {
                 Ok(Resp::new(pb::CpDeleteWorkerResponse { existed }))
             }
-            other => Err(Status::internal(format!(
-                "unexpected state machine answer {other:?}"
-            ))),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -510,9 +506,7 @@ impl ControlPlane for Api {
                 applied,
                 duplicates,
             })),
-            other => Err(Status::internal(format!(
-                "unexpected state machine answer {other:?}"
-            ))),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -612,4 +606,10 @@ impl ClusterAdmin for Api {
             ledger_size: s.ledger_size,
         }))
     }
+}
+
+/// The state machine answered a request with the wrong kind of response: a
+/// bug, reported as such rather than hidden.
+fn unexpected(answer: Response) -> Status {
+    Status::internal(format!("unexpected state machine answer {answer:?}"))
 }
