@@ -38,7 +38,9 @@ struct Args {
     /// Seconds without a heartbeat after which a worker node is unhealthy.
     #[arg(long, default_value_t = 10)]
     node_heartbeat_timeout_secs: u64,
-    /// Raft election timeout (minimum) in milliseconds.
+    /// Raft election timeout (minimum) in milliseconds; the maximum is 1.5 ×
+    /// this. A leader crash is detected after 2.5–3 × this (leader lease
+    /// plus a random election timeout).
     #[arg(long, default_value_t = 500)]
     election_timeout_ms: u64,
     /// Raft heartbeat interval in milliseconds.

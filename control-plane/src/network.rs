@@ -23,6 +23,7 @@ use openraft::error::RPCError;
 use openraft::error::RaftError;
 use openraft::error::RemoteError;
 use openraft::error::Unreachable;
+use openraft::network::Backoff;
 use openraft::network::RPCOption;
 use openraft::raft::AppendEntriesRequest;
 use openraft::raft::AppendEntriesResponse;
@@ -80,6 +81,33 @@ impl Peers {
 #[derive(Clone)]
 pub struct Network {
     pub(crate) peers: Peers,
+    /// Pause before retrying a peer that was unreachable, doubling per failure.
+    pub(crate) retry: RetryPolicy,
+}
+
+/// How soon replication retries a peer after an unreachable error.
+///
+/// openraft's default is a flat 500 ms. That delays a restarted follower's
+/// catch-up by up to 500 ms, and a follower still behind when the leader
+/// dies cannot win the election (and, in openraft 0.9, saddles the other
+/// survivor with a sticky 2 × election_timeout_max penalty once it sees the
+/// greater log; see `Config::raft_config`). Retrying from one heartbeat
+/// interval, doubling up to half the minimum election timeout, reaches a
+/// restarted node within about a heartbeat while a long-dead peer costs a
+/// refused connect every few hundred milliseconds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RetryPolicy {
+    pub(crate) first: Duration,
+    pub(crate) max: Duration,
+}
+
+impl RetryPolicy {
+    fn backoff(self) -> Backoff {
+        let RetryPolicy { first, max } = self;
+        Backoff::new(std::iter::successors(Some(first), move |d| {
+            Some((*d * 2).min(max))
+        }))
+    }
 }
 
 /// Connection to one peer.
@@ -87,6 +115,7 @@ pub struct PeerConnection {
     target: NodeId,
     addr: String,
     peers: Peers,
+    retry: RetryPolicy,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -97,6 +126,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.addr.clone(),
             peers: self.peers.clone(),
+            retry: self.retry,
         }
     }
 }
@@ -172,6 +202,10 @@ fn malformed<E: std::error::Error>(
 }
 
 impl RaftNetwork<TypeConfig> for PeerConnection {
+    fn backoff(&self) -> Backoff {
+        self.retry.backoff()
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,

@@ -12,7 +12,9 @@
 //!
 //! Every node gets its own temporary data directory and a port chosen by
 //! binding 127.0.0.1:0 (kept across restarts, since Raft membership stores
-//! addresses). Node stderr goes to `<data dir>.log` for post-mortems.
+//! addresses). Node stderr goes to `<data dir>.log` for post-mortems; set
+//! `EDGE_TEST_NODE_LOG` to the nodes' `RUST_LOG` (default
+//! `info,openraft=warn`), e.g. `info,openraft=info` to trace elections.
 
 #![forbid(unsafe_code)]
 
@@ -145,7 +147,10 @@ impl CpNode {
             ])
             .args(["--snapshot-every", &self.options.snapshot_every.to_string()])
             .args(["--keep-logs", &self.options.keep_logs.to_string()])
-            .env("RUST_LOG", "info,openraft=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("EDGE_TEST_NODE_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -312,6 +317,29 @@ impl Cluster {
             }
         }
         let id = leader?;
+        let idx = self.nodes.iter().position(|n| n.id == id)?;
+        self.nodes[idx].running().then_some(idx)
+    }
+
+    /// Index of the leader once the cluster is settled: every running node
+    /// agrees on the leader and the term and has applied the same index (a
+    /// restarted node has caught up). Meant for an idle cluster; under a
+    /// write stream applied indexes rarely line up.
+    pub async fn wait_settled(&self, limit: Duration) -> usize {
+        wait_for("a settled cluster", limit, || self.settled_leader()).await
+    }
+
+    async fn settled_leader(&self) -> Option<usize> {
+        let mut seen: Option<(u64, u64, u64)> = None;
+        for node in self.nodes.iter().filter(|n| n.running()) {
+            let s = node.local_status().await?;
+            let here = (s.leader, s.term, s.applied_index);
+            if !s.has_leader || seen.is_some_and(|x| x != here) {
+                return None;
+            }
+            seen = Some(here);
+        }
+        let (id, _, _) = seen?;
         let idx = self.nodes.iter().position(|n| n.id == id)?;
         self.nodes[idx].running().then_some(idx)
     }
