@@ -42,8 +42,10 @@ use crate::engine::WorkerError;
 const IDLE_PROBE_AFTER: Duration = Duration::from_millis(20);
 /// Share of one core an idle isolate's thread may use before it counts as burning.
 const BURNING_SHARE: f64 = 0.5;
-/// CPU an isolate may use after its result went out without being suspect.
+/// CPU an isolate may use in a window after its result without being suspect.
 const POST_RESULT_CPU: Duration = Duration::from_millis(1);
+/// Consecutive busy windows after which an isolate is disposed regardless.
+const MAX_BUSY_WINDOWS: u32 = 10;
 
 /// Options the supervisor passes on the command line.
 #[derive(Debug, Clone)]
@@ -440,8 +442,8 @@ fn slot_main(
 ) {
     let mut isolate: Option<Isolate> = None;
     let mut worker: Option<(Bundle, Limits)> = None;
-    // After an invocation: when it ended and the isolate thread's CPU time then.
-    let mut watch: Option<(Instant, Duration)> = None;
+    // After an invocation, until its isolate is seen idle.
+    let mut watch: Option<Watch> = None;
     // V8 heap in use as last measured (after the load, or while idle).
     let mut last_heap = 0;
     shared.live_isolates.fetch_add(1, Ordering::Relaxed);
@@ -457,22 +459,30 @@ fn slot_main(
                 Err(_) => break,
             },
         };
-        if let Some((ended, cpu_then)) = watch.take()
-            && let Some(reason) = isolate.as_ref().and_then(|i| unhealthy(i, ended, cpu_then))
-        {
-            isolate = None; // frees the context, terminating its JavaScript
-            shared.send(
-                0,
-                Out::Disposed(proto::Disposed {
-                    isolate: isolate_id,
-                    reason,
-                }),
-            );
+        if let (Some(watching), Some(live)) = (watch.take(), isolate.as_ref()) {
+            match watching.judge(live) {
+                Verdict::Idle => {}
+                // A command arrived: the invocation's own limits take over.
+                Verdict::Busy(next) if cmd.is_none() => watch = Some(next),
+                Verdict::Busy(_) => {}
+                Verdict::Dispose(reason) => {
+                    isolate = None; // frees the context, terminating its JavaScript
+                    shared.send(
+                        0,
+                        Out::Disposed(proto::Disposed {
+                            isolate: isolate_id,
+                            reason,
+                        }),
+                    );
+                }
+            }
         }
         let Some(cmd) = cmd else {
-            // Idle and healthy: measure the heap now, off any request's path
+            // Seen idle: measure the heap now, off any request's path
             // (asking V8 costs a round trip to the isolate's thread).
-            if let Some(heap) = isolate.as_ref().and_then(Isolate::heap_stats) {
+            if watch.is_none()
+                && let Some(heap) = isolate.as_ref().and_then(Isolate::heap_stats)
+            {
                 last_heap = heap.used_heap_size;
             }
             continue;
@@ -577,7 +587,7 @@ fn slot_main(
                     outcome.stats.heap_used_bytes = last_heap;
                 }
                 shared.send(id, invoked(&outcome));
-                watch = Some((Instant::now(), live.isolate_cpu_time().unwrap_or_default()));
+                watch = Watch::start(live);
             }
             SlotCmd::Unload { id } => {
                 drop(isolate.take());
@@ -593,33 +603,60 @@ fn slot_main(
     let _ = refill.send(());
 }
 
-/// Why an isolate that just finished an invocation must go, if it must: its
-/// thread still burns CPU (a promise-job loop that outlived the handler), or
-/// it does not answer a heap-statistics probe (its thread never gets back to
-/// its task queue).
-fn unhealthy(isolate: &Isolate, ended: Instant, cpu_then: Duration) -> Option<String> {
-    let elapsed = ended.elapsed();
-    let cpu = isolate.isolate_cpu_time()?.saturating_sub(cpu_then);
-    if elapsed >= IDLE_PROBE_AFTER / 2 && cpu.as_secs_f64() >= elapsed.as_secs_f64() * BURNING_SHARE
-    {
-        return Some(format!(
-            "its thread kept running after the invocation ({:.1} ms CPU in {:.1} ms)",
-            cpu.as_secs_f64() * 1e3,
-            elapsed.as_secs_f64() * 1e3
-        ));
+/// Watching an isolate after its invocation: its thread should fall idle,
+/// since JavaScript only runs when the host asks. One that keeps using CPU
+/// (a promise-job loop that outlived its handler) is disposed.
+struct Watch {
+    since: Instant,
+    cpu_then: Duration,
+    /// Windows already seen busy.
+    busy_windows: u32,
+}
+
+enum Verdict {
+    Idle,
+    /// Used CPU, but not enough to condemn it yet: watch another window.
+    Busy(Watch),
+    Dispose(String),
+}
+
+impl Watch {
+    fn start(isolate: &Isolate) -> Option<Watch> {
+        Some(Watch {
+            since: Instant::now(),
+            cpu_then: isolate.isolate_cpu_time()?,
+            busy_windows: 0,
+        })
     }
-    // Idle since the result went out (a few microseconds of promise-job
-    // bookkeeping after the result are normal): healthy, and no need to wake
-    // the isolate with a probe, which would cost a round trip to its thread
-    // on every back-to-back call. A thread that only started spinning is
-    // caught at the next window, or by the next invocation's own limits.
-    if cpu < POST_RESULT_CPU || cpu.as_secs_f64() < elapsed.as_secs_f64() * BURNING_SHARE {
-        return None;
+
+    fn judge(self, isolate: &Isolate) -> Verdict {
+        let Some(now) = isolate.isolate_cpu_time() else {
+            return Verdict::Idle;
+        };
+        let elapsed = self.since.elapsed();
+        let cpu = now.saturating_sub(self.cpu_then);
+        // A few microseconds of promise-job bookkeeping after the result are
+        // normal; no need to wake the isolate with a probe.
+        if cpu < POST_RESULT_CPU {
+            return Verdict::Idle;
+        }
+        let burning = elapsed >= IDLE_PROBE_AFTER / 2
+            && cpu.as_secs_f64() >= elapsed.as_secs_f64() * BURNING_SHARE;
+        // On a loaded machine a spinning thread may get less than its share
+        // in any one window, but it never falls idle: that is enough too.
+        if burning || self.busy_windows + 1 >= MAX_BUSY_WINDOWS {
+            return Verdict::Dispose(format!(
+                "its thread kept running after the invocation ({:.1} ms CPU in {:.1} ms)",
+                cpu.as_secs_f64() * 1e3,
+                elapsed.as_secs_f64() * 1e3
+            ));
+        }
+        Verdict::Busy(Watch {
+            since: Instant::now(),
+            cpu_then: now,
+            busy_windows: self.busy_windows + 1,
+        })
     }
-    if isolate.heap_stats().is_none() {
-        return Some("it did not answer a probe after the invocation".into());
-    }
-    None
 }
 
 /// Bindings as seen from inside the sandbox: every call goes to the
