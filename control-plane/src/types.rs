@@ -91,23 +91,12 @@ impl BundleData {
                 .sum::<usize>()
     }
 
-    /// Content hash (sha256, hex) over the main module name and the modules
-    /// sorted by name, each length-prefixed, so it does not depend on order.
+    /// The Worker's code hash ([`edge_proto::code_hash`]: module order does not matter).
     pub fn code_hash(&self) -> String {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        let mut put = |b: &[u8]| {
-            h.update((b.len() as u64).to_be_bytes());
-            h.update(b);
-        };
-        put(self.main_module.as_bytes());
-        let mut modules: Vec<&ModuleData> = self.modules.iter().collect();
-        modules.sort_by(|a, b| a.name.cmp(&b.name));
-        for m in modules {
-            put(m.name.as_bytes());
-            put(m.source.as_bytes());
-        }
-        hex::encode(h.finalize())
+        edge_proto::code_hash(
+            &self.main_module,
+            self.modules.iter().map(|m| (m.name.as_str(), m.source.as_str())),
+        )
     }
 }
 

@@ -10,6 +10,28 @@
 
 #![forbid(unsafe_code)]
 
+/// The code hash that names one version of a Worker (`WorkerRef.code_hash`):
+/// sha256, hex, over the main module's name and then every module's name and
+/// source in name order, each length-prefixed. Module order does not matter,
+/// so the control plane's registry, a node's cache and the billing ledger all
+/// agree on what "the same code" is.
+pub fn code_hash<'a>(main_module: &str, modules: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    };
+    field(main_module.as_bytes());
+    let mut modules: Vec<(&str, &str)> = modules.into_iter().collect();
+    modules.sort_unstable();
+    for (name, source) in modules {
+        field(name.as_bytes());
+        field(source.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
 /// Package `edge.v1`.
 pub mod v1 {
     #![allow(clippy::all, missing_docs)]

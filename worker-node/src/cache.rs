@@ -71,20 +71,13 @@ impl LoadSink for NoLoadSink {
     }
 }
 
-/// The hash that tells two versions of a Worker apart: sha256 over the main
-/// module's name and every module's name and source, each length-prefixed.
+/// The hash that tells two versions of a Worker apart; the same function
+/// the control plane's registry uses ([`edge_proto::code_hash`]).
 pub fn code_hash(bundle: &Bundle) -> String {
-    let mut hasher = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        hasher.update((bytes.len() as u64).to_be_bytes());
-        hasher.update(bytes);
-    };
-    field(bundle.main_module.as_bytes());
-    for module in &bundle.modules {
-        field(module.name.as_bytes());
-        field(module.source.as_bytes());
-    }
-    hex::encode(hasher.finalize())
+    edge_proto::code_hash(
+        &bundle.main_module,
+        bundle.modules.iter().map(|m| (m.name.as_str(), m.source.as_str())),
+    )
 }
 
 /// The UTC calendar day of `time`, as `YYYY-MM-DD`.
@@ -453,6 +446,33 @@ mod tests {
         assert_eq!(at(1_709_164_800), "2024-02-29");
         assert_eq!(at(1_735_689_599), "2024-12-31");
         assert_eq!(at(1_735_689_600), "2025-01-01");
+    }
+
+    #[test]
+    fn the_node_and_the_control_plane_agree_on_code_hashes() {
+        let modules = [("./main.ts", "import './b.ts'; export default {}"), ("./b.ts", "export {}")];
+        let node = Bundle {
+            modules: modules
+                .iter()
+                .rev()
+                .map(|(name, source)| crate::engine::Module {
+                    name: (*name).into(),
+                    source: (*source).into(),
+                })
+                .collect(),
+            main_module: "./main.ts".into(),
+        };
+        let registry = control_plane::BundleData {
+            modules: modules
+                .iter()
+                .map(|(name, source)| control_plane::ModuleData {
+                    name: (*name).into(),
+                    source: (*source).into(),
+                })
+                .collect(),
+            main_module: "./main.ts".into(),
+        };
+        assert_eq!(code_hash(&node), registry.code_hash());
     }
 
     #[test]
