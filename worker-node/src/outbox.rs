@@ -269,6 +269,19 @@ fn unique_key(day: &str, tenant: &str, worker_id: &str, code_hash: &str) -> Stri
     format!("{day}\u{1f}{tenant}\u{1f}{worker_id}\u{1f}{code_hash}")
 }
 
+/// The node's Worker cache bills through the outbox: a first load of the day
+/// is durable here before the invocation that caused it is served.
+impl LoadSink for Outbox {
+    fn first_load_today(&self, event: crate::cache::LoadEvent) -> SinkFuture<'_> {
+        Box::pin(async move {
+            self.record_load_on(&event.tenant, Some(&event.worker_id), &event.code_hash, &event.day)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -432,18 +445,5 @@ mod tests {
         assert_eq!(export.rows[0].amount_micro_usd, 22_000);
         let _ = stop.send(());
         server.await.unwrap().unwrap();
-    }
-}
-
-/// The node's Worker cache bills through the outbox: a first load of the day
-/// is durable here before the invocation that caused it is served.
-impl LoadSink for Outbox {
-    fn first_load_today(&self, event: crate::cache::LoadEvent) -> SinkFuture<'_> {
-        Box::pin(async move {
-            self.record_load_on(&event.tenant, Some(&event.worker_id), &event.code_hash, &event.day)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
     }
 }
