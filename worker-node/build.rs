@@ -43,7 +43,8 @@ fn obtain(out: &Path, v8_dir: &Path) -> Result<(), String> {
         Some(path) => PathBuf::from(path),
         None => download(out)?,
     };
-    let bytes = std::fs::read(&wheel).map_err(|e| format!("cannot read {}: {e}", wheel.display()))?;
+    let bytes =
+        std::fs::read(&wheel).map_err(|e| format!("cannot read {}: {e}", wheel.display()))?;
     let digest = hex::encode(Sha256::digest(&bytes));
     if digest != WHEEL_SHA256 {
         return Err(format!(
@@ -61,8 +62,20 @@ fn download(out: &Path) -> Result<PathBuf, String> {
         return Ok(wheel);
     }
     let output = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"])
-        .args(["--platform", "manylinux_2_27_x86_64", "--python-version", "3.11"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+        ])
+        .args([
+            "--platform",
+            "manylinux_2_27_x86_64",
+            "--python-version",
+            "3.11",
+        ])
         .arg("-d")
         .arg(&dir)
         .arg(PACKAGE)
@@ -81,7 +94,8 @@ fn download(out: &Path) -> Result<PathBuf, String> {
 /// A wheel is a zip archive; python's zipfile module unpacks the two members
 /// we need, so the build needs nothing beyond what pip already required.
 fn unpack(wheel: &Path, v8_dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(v8_dir).map_err(|e| format!("cannot create {}: {e}", v8_dir.display()))?;
+    std::fs::create_dir_all(v8_dir)
+        .map_err(|e| format!("cannot create {}: {e}", v8_dir.display()))?;
     let script = r#"
 import sys, zipfile, os
 wheel, dest, *members = sys.argv[1:]
@@ -101,9 +115,15 @@ with zipfile.ZipFile(wheel) as z:
         .args(MEMBERS)
         .status()
         .map_err(|e| format!("cannot run python3 to unpack the wheel: {e}"))?;
-    let missing: Vec<_> = MEMBERS.iter().filter(|m| !v8_dir.join(m).is_file()).collect();
+    let missing: Vec<_> = MEMBERS
+        .iter()
+        .filter(|m| !v8_dir.join(m).is_file())
+        .collect();
     if !status.success() || !missing.is_empty() {
-        return Err(format!("unpacking {} failed; missing {missing:?}", wheel.display()));
+        return Err(format!(
+            "unpacking {} failed; missing {missing:?}",
+            wheel.display()
+        ));
     }
     Ok(())
 }

@@ -44,7 +44,6 @@ pub(crate) enum BillingCommand {
     },
 }
 
-
 /// CSV field, quoted when needed.
 fn csv(field: &str) -> String {
     if field.contains([',', '"', '\n', '\r']) {

@@ -1,7 +1,6 @@
 //! `edgectl cluster`: initialise a control-plane cluster, add and remove
 //! nodes, and print its status as JSON.
 
-
 use anyhow::Context;
 use edge_proto::v1 as pb;
 use edge_proto::v1::cluster_admin_client::ClusterAdminClient;
@@ -68,7 +67,6 @@ pub(crate) async fn channel(addr: &str) -> anyhow::Result<tonic::transport::Chan
 pub(crate) fn status_error(what: &str, s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{what} failed: {:?}: {}", s.code(), s.message())
 }
-
 
 pub async fn execute(command: ClusterCommand) -> anyhow::Result<()> {
     match command {

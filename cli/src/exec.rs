@@ -114,14 +114,19 @@ fn prepare(args: &ExecArgs) -> Result<(Bundle, Invocation, Limits), UsageError> 
             }
             Invocation::Fetch(HttpRequest {
                 method: args.method.to_uppercase(),
-                url: args.fetch.clone().unwrap_or_else(|| "http://localhost/".into()),
+                url: args
+                    .fetch
+                    .clone()
+                    .unwrap_or_else(|| "http://localhost/".into()),
                 headers,
                 body: args.body.clone().unwrap_or_default().into_bytes(),
             })
         }
     };
     if args.memory_mb == 0 || args.timeout_ms == 0 || args.cpu_ms == Some(0) {
-        return Err(UsageError("--memory-mb, --timeout-ms and --cpu-ms must be positive".into()));
+        return Err(UsageError(
+            "--memory-mb, --timeout-ms and --cpu-ms must be positive".into(),
+        ));
     }
     let limits = Limits {
         memory_bytes: args.memory_mb * 1024 * 1024,
@@ -142,17 +147,25 @@ fn module_name(path: &Path) -> Result<String, UsageError> {
 }
 
 fn read(path: &Path) -> Result<String, UsageError> {
-    std::fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
 }
 
 /// Runs the Worker exactly as a worker node does: in a sandbox process (this
 /// binary re-executed, see `worker_node::sandbox`) with its memory cgroup,
 /// empty network namespace and seccomp filter, through the supervisor.
 fn execute(bundle: &Bundle, invocation: &Invocation, limits: Limits) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
-            print_error(&WorkerError::new(ErrorKind::Crashed, format!("cannot start the runtime: {e}")));
+            print_error(&WorkerError::new(
+                ErrorKind::Crashed,
+                format!("cannot start the runtime: {e}"),
+            ));
             return ExitCode::from(1);
         }
     };
@@ -164,7 +177,9 @@ async fn execute_sandboxed(bundle: &Bundle, invocation: &Invocation, limits: Lim
         // One sandbox, started for this Worker; nothing kept warm.
         warm_sandboxes: 0,
         prewarmed_isolates: 1,
-        memory_per_isolate: limits.memory_bytes.max(SandboxConfig::default().memory_per_isolate),
+        memory_per_isolate: limits
+            .memory_bytes
+            .max(SandboxConfig::default().memory_per_isolate),
         memory_per_tenant: u64::MAX,
         ..SandboxConfig::default()
     };
@@ -180,7 +195,12 @@ async fn execute_sandboxed(bundle: &Bundle, invocation: &Invocation, limits: Lim
     code
 }
 
-async fn run_in(supervisor: &Supervisor, bundle: &Bundle, invocation: &Invocation, limits: Limits) -> ExitCode {
+async fn run_in(
+    supervisor: &Supervisor,
+    bundle: &Bundle,
+    invocation: &Invocation,
+    limits: Limits,
+) -> ExitCode {
     let load = match supervisor.load("edgectl-exec", bundle, limits).await {
         Ok(load) => load,
         Err(error) => {
@@ -189,7 +209,9 @@ async fn run_in(supervisor: &Supervisor, bundle: &Bundle, invocation: &Invocatio
         }
     };
     print_logs(&load.logs);
-    let outcome = supervisor.invoke(&load.handle, invocation, Arc::new(NoHostFunctions)).await;
+    let outcome = supervisor
+        .invoke(&load.handle, invocation, Arc::new(NoHostFunctions))
+        .await;
     print_logs(&outcome.logs);
     match outcome.result {
         Ok(value) => {
@@ -199,7 +221,10 @@ async fn run_in(supervisor: &Supervisor, bundle: &Bundle, invocation: &Invocatio
                 "cpu_ms": outcome.stats.cpu_ms,
                 "heap_used_bytes": outcome.stats.heap_used_bytes,
             });
-            println!("{}", json!({"ok": true, "value": value_json(value), "stats": stats}));
+            println!(
+                "{}",
+                json!({"ok": true, "value": value_json(value), "stats": stats})
+            );
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -224,7 +249,9 @@ fn value_json(value: InvocationValue) -> Value {
                     use base64::Engine as _;
                     let bytes = e.into_bytes();
                     out["body"] = String::from_utf8_lossy(&bytes).into_owned().into();
-                    out["body_base64"] = base64::engine::general_purpose::STANDARD.encode(&bytes).into();
+                    out["body_base64"] = base64::engine::general_purpose::STANDARD
+                        .encode(&bytes)
+                        .into();
                 }
             }
             out

@@ -15,7 +15,11 @@ use clap::Parser;
 use clap::Subcommand;
 
 #[derive(Parser)]
-#[command(name = "edgectl", version, about = "Client and operator tool for the edge isolate platform")]
+#[command(
+    name = "edgectl",
+    version,
+    about = "Client and operator tool for the edge isolate platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +49,10 @@ fn main() -> ExitCode {
             // `exec` promises one JSON object on stdout, usage errors included.
             if std::env::args().nth(1).as_deref() == Some("exec") {
                 let message = err.render().to_string().trim().to_owned();
-                println!("{}", serde_json::json!({"ok": false, "error": {"kind": "bad_request", "message": message}}));
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": {"kind": "bad_request", "message": message}})
+                );
             }
             return ExitCode::from(2);
         }
@@ -60,7 +67,10 @@ fn main() -> ExitCode {
 /// Runs an async subcommand to completion; an error goes to stderr with its
 /// context and exit code 1.
 fn run_async(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");

@@ -36,18 +36,38 @@ fn call_prints_value_and_stats() {
         "main.ts",
         "import { double } from './lib.ts';\nexport default { async run(input: { n: number }) { console.log('running'); return double(input.n); } };\n",
     );
-    write(dir.path(), "src/lib.ts", "export const double = (n: number): number => n * 2;\n");
+    write(
+        dir.path(),
+        "src/lib.ts",
+        "export const double = (n: number): number => n * 2;\n",
+    );
     let (code, value, stderr) = edgectl(
-        &["exec", "--file", "main.ts", "--module", "./lib.ts=src/lib.ts", "--call", "run", "--input", r#"{"n":21}"#],
+        &[
+            "exec",
+            "--file",
+            "main.ts",
+            "--module",
+            "./lib.ts=src/lib.ts",
+            "--call",
+            "run",
+            "--input",
+            r#"{"n":21}"#,
+        ],
         dir.path(),
     );
     assert_eq!(code, 0, "{value}");
     assert_eq!(value["ok"], true);
     assert_eq!(value["value"], 42);
     for stat in ["load_ms", "run_ms", "cpu_ms", "heap_used_bytes"] {
-        assert!(value["stats"][stat].as_f64().is_some_and(|x| x > 0.0), "{stat} in {value}");
+        assert!(
+            value["stats"][stat].as_f64().is_some_and(|x| x > 0.0),
+            "{stat} in {value}"
+        );
     }
-    assert!(stderr.contains("running"), "console output goes to stderr: {stderr:?}");
+    assert!(
+        stderr.contains("running"),
+        "console output goes to stderr: {stderr:?}"
+    );
 }
 
 #[test]
@@ -59,7 +79,19 @@ fn fetch_prints_status_headers_and_body() {
         "export default { async fetch(req) { return new Response(`${req.method} ${new URL(req.url).pathname} ${req.headers.get('x-a')} ${await req.text()}`, { status: 202, headers: { 'x-b': '2' } }); } };",
     );
     let (code, value, _) = edgectl(
-        &["exec", "--file", "worker.js", "--fetch", "https://w.test/p", "--method", "PUT", "--header", "x-a: 1", "--body", "data"],
+        &[
+            "exec",
+            "--file",
+            "worker.js",
+            "--fetch",
+            "https://w.test/p",
+            "--method",
+            "PUT",
+            "--header",
+            "x-a: 1",
+            "--body",
+            "data",
+        ],
         dir.path(),
     );
     assert_eq!(code, 0, "{value}");
@@ -71,20 +103,60 @@ fn fetch_prints_status_headers_and_body() {
 #[test]
 fn worker_failures_exit_1_with_kind() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "loop.js", "export default { run() { while (true) {} } };");
-    let (code, value, _) = edgectl(&["exec", "--file", "loop.js", "--call", "run", "--timeout-ms", "50"], dir.path());
+    write(
+        dir.path(),
+        "loop.js",
+        "export default { run() { while (true) {} } };",
+    );
+    let (code, value, _) = edgectl(
+        &[
+            "exec",
+            "--file",
+            "loop.js",
+            "--call",
+            "run",
+            "--timeout-ms",
+            "50",
+        ],
+        dir.path(),
+    );
     assert_eq!(code, 1);
     assert_eq!(value["ok"], false);
     assert_eq!(value["error"]["kind"], "timeout");
 
-    write(dir.path(), "bad.js", "export default { run() { return 1 +; } };");
+    write(
+        dir.path(),
+        "bad.js",
+        "export default { run() { return 1 +; } };",
+    );
     let (code, value, _) = edgectl(&["exec", "--file", "bad.js", "--call", "run"], dir.path());
     assert_eq!(code, 1);
     assert_eq!(value["error"]["kind"], "compile");
-    assert!(value["error"]["message"].as_str().unwrap().contains("bad.js:1:"), "{value}");
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad.js:1:"),
+        "{value}"
+    );
 
-    write(dir.path(), "mem.js", "export default { run() { const a = []; for (;;) a.push(new Array(1e4).fill(1)); } };");
-    let (code, value, _) = edgectl(&["exec", "--file", "mem.js", "--call", "run", "--memory-mb", "32"], dir.path());
+    write(
+        dir.path(),
+        "mem.js",
+        "export default { run() { const a = []; for (;;) a.push(new Array(1e4).fill(1)); } };",
+    );
+    let (code, value, _) = edgectl(
+        &[
+            "exec",
+            "--file",
+            "mem.js",
+            "--call",
+            "run",
+            "--memory-mb",
+            "32",
+        ],
+        dir.path(),
+    );
     assert_eq!(code, 1);
     assert_eq!(value["error"]["kind"], "memory");
 }
@@ -96,12 +168,37 @@ fn usage_errors_exit_2_with_one_json_object() {
     assert_eq!(code, 2);
     assert_eq!(value["error"]["kind"], "bad_request");
 
-    write(dir.path(), "w.js", "export default { run() { return 1; } };");
-    let (code, value, _) = edgectl(&["exec", "--file", "w.js", "--call", "run", "--input", "{nope"], dir.path());
+    write(
+        dir.path(),
+        "w.js",
+        "export default { run() { return 1; } };",
+    );
+    let (code, value, _) = edgectl(
+        &[
+            "exec", "--file", "w.js", "--call", "run", "--input", "{nope",
+        ],
+        dir.path(),
+    );
     assert_eq!(code, 2);
-    assert!(value["error"]["message"].as_str().unwrap().contains("--input"));
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--input")
+    );
 
-    let (code, value, _) = edgectl(&["exec", "--file", "w.js", "--call", "run", "--fetch", "http://x/"], dir.path());
+    let (code, value, _) = edgectl(
+        &[
+            "exec",
+            "--file",
+            "w.js",
+            "--call",
+            "run",
+            "--fetch",
+            "http://x/",
+        ],
+        dir.path(),
+    );
     assert_eq!(code, 2, "{value}");
     let (code, _, _) = edgectl(&["exec", "--bogus-flag"], dir.path());
     assert_eq!(code, 2);
@@ -110,7 +207,11 @@ fn usage_errors_exit_2_with_one_json_object() {
 #[test]
 fn missing_engine_library_says_how_to_fix_it() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "w.js", "export default { run() { return 1; } };");
+    write(
+        dir.path(),
+        "w.js",
+        "export default { run() { return 1; } };",
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_edgectl"))
         .args(["exec", "--file", "w.js", "--call", "run"])
         .current_dir(dir.path())
@@ -120,5 +221,8 @@ fn missing_engine_library_says_how_to_fix_it() {
     assert_eq!(output.status.code(), Some(1));
     let value: Value = serde_json::from_slice(&output.stdout).unwrap();
     let message = value["error"]["message"].as_str().unwrap();
-    assert!(message.contains("libmini_racer.so") && message.contains("EDGE_V8_DIR"), "{message}");
+    assert!(
+        message.contains("libmini_racer.so") && message.contains("EDGE_V8_DIR"),
+        "{message}"
+    );
 }

@@ -95,7 +95,9 @@ impl BundleData {
     pub fn code_hash(&self) -> String {
         edge_proto::code_hash(
             &self.main_module,
-            self.modules.iter().map(|m| (m.name.as_str(), m.source.as_str())),
+            self.modules
+                .iter()
+                .map(|m| (m.name.as_str(), m.source.as_str())),
         )
     }
 }

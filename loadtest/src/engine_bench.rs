@@ -17,12 +17,12 @@ use worker_node::engine::NoHostFunctions;
 use worker_node::engine::V8;
 
 use crate::stats::Summary;
+use crate::stats::round;
 use crate::workload;
 use crate::workload::INPUT;
 use crate::workload::WORKER;
 use crate::workload::call;
 use crate::workload::ms;
-use crate::stats::round;
 
 #[derive(clap::Args)]
 pub struct EngineArgs {
@@ -56,7 +56,9 @@ pub fn run(args: &EngineArgs) -> Result<Value> {
         let mut isolate = Isolate::new(limits)?;
         create.push(ms(t));
         let t = Instant::now();
-        isolate.load(&workload::bundle(None)).map_err(|e| anyhow::anyhow!("load: {e}"))?;
+        isolate
+            .load(&workload::bundle(None))
+            .map_err(|e| anyhow::anyhow!("load: {e}"))?;
         load.push(ms(t));
         let t = Instant::now();
         let outcome = isolate.invoke(&call(), &NoHostFunctions);
@@ -70,7 +72,9 @@ pub fn run(args: &EngineArgs) -> Result<Value> {
 
     // Warm round trips on one isolate.
     let mut isolate = Isolate::new(limits)?;
-    isolate.load(&workload::bundle(None)).map_err(|e| anyhow::anyhow!("load: {e}"))?;
+    isolate
+        .load(&workload::bundle(None))
+        .map_err(|e| anyhow::anyhow!("load: {e}"))?;
     let mut warm = Vec::with_capacity(args.calls);
     let mut warm_cpu = Vec::with_capacity(args.calls);
     for _ in 0..args.calls {
@@ -88,7 +92,9 @@ pub fn run(args: &EngineArgs) -> Result<Value> {
     let node = node_baseline(args.node_runs, &expected)?;
 
     let warm_summary = Summary::of(&warm);
-    let cold: Vec<f64> = (0..create.len()).map(|i| create[i] + load[i] + first_call[i]).collect();
+    let cold: Vec<f64> = (0..create.len())
+        .map(|i| create[i] + load[i] + first_call[i])
+        .collect();
     let cold_summary = Summary::of(&cold);
     let ratios = node.as_ref().map(|node| {
         json!({
@@ -129,9 +135,13 @@ fn density(n: usize, limits: Limits) -> Result<Value> {
     let mut live = Vec::with_capacity(n);
     for i in 0..n {
         let mut isolate = Isolate::new(limits).with_context(|| format!("isolate {i} of {n}"))?;
-        isolate.load(&workload::bundle(None)).map_err(|e| anyhow::anyhow!("load {i}: {e}"))?;
+        isolate
+            .load(&workload::bundle(None))
+            .map_err(|e| anyhow::anyhow!("load {i}: {e}"))?;
         let outcome = isolate.invoke(&call(), &NoHostFunctions);
-        outcome.result.map_err(|e| anyhow::anyhow!("call {i}: {e}"))?;
+        outcome
+            .result
+            .map_err(|e| anyhow::anyhow!("call {i}: {e}"))?;
         live.push(isolate);
     }
     let fill_ms = ms(started);

@@ -17,7 +17,10 @@ use clap::Parser;
 use clap::Subcommand;
 
 #[derive(Parser)]
-#[command(name = "loadtest", about = "Benchmarks of the edge isolate platform (JSON on stdout)")]
+#[command(
+    name = "loadtest",
+    about = "Benchmarks of the edge isolate platform (JSON on stdout)"
+)]
 struct Cli {
     #[command(subcommand)]
     scenario: Scenario,

@@ -21,10 +21,10 @@ use worker_node::sandbox::Supervisor;
 use worker_node::sandbox::private_memory;
 
 use crate::stats::Summary;
+use crate::stats::round;
 use crate::workload;
 use crate::workload::call;
 use crate::workload::ms;
-use crate::stats::round;
 
 #[derive(clap::Args)]
 pub struct SandboxArgs {

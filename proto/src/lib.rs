@@ -15,7 +15,10 @@
 /// source in name order, each length-prefixed. Module order does not matter,
 /// so the control plane's registry, a node's cache and the billing ledger all
 /// agree on what "the same code" is.
-pub fn code_hash<'a>(main_module: &str, modules: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+pub fn code_hash<'a>(
+    main_module: &str,
+    modules: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     let mut field = |bytes: &[u8]| {

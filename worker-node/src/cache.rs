@@ -76,7 +76,10 @@ impl LoadSink for NoLoadSink {
 pub fn code_hash(bundle: &Bundle) -> String {
     edge_proto::code_hash(
         &bundle.main_module,
-        bundle.modules.iter().map(|m| (m.name.as_str(), m.source.as_str())),
+        bundle
+            .modules
+            .iter()
+            .map(|m| (m.name.as_str(), m.source.as_str())),
     )
 }
 
@@ -450,7 +453,10 @@ mod tests {
 
     #[test]
     fn the_node_and_the_control_plane_agree_on_code_hashes() {
-        let modules = [("./main.ts", "import './b.ts'; export default {}"), ("./b.ts", "export {}")];
+        let modules = [
+            ("./main.ts", "import './b.ts'; export default {}"),
+            ("./b.ts", "export {}"),
+        ];
         let node = Bundle {
             modules: modules
                 .iter()

@@ -70,7 +70,6 @@ impl From<TransactionError<()>> for OutboxError {
     }
 }
 
-
 /// The worker node's durable outbox of billable loads.
 pub struct Outbox {
     db: sled::Db,
@@ -102,7 +101,8 @@ impl Outbox {
         code_hash: &str,
         at: SystemTime,
     ) -> Result<Option<LoadEvent>, OutboxError> {
-        self.record_load_on(tenant, worker_id, code_hash, &utc_day(at)).await
+        self.record_load_on(tenant, worker_id, code_hash, &utc_day(at))
+            .await
     }
 
     /// [`Outbox::record_load`] for a given UTC day (`YYYY-MM-DD`), for callers
@@ -274,10 +274,15 @@ fn unique_key(day: &str, tenant: &str, worker_id: &str, code_hash: &str) -> Stri
 impl LoadSink for Outbox {
     fn first_load_today(&self, event: crate::cache::LoadEvent) -> SinkFuture<'_> {
         Box::pin(async move {
-            self.record_load_on(&event.tenant, Some(&event.worker_id), &event.code_hash, &event.day)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            self.record_load_on(
+                &event.tenant,
+                Some(&event.worker_id),
+                &event.code_hash,
+                &event.day,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
         })
     }
 }

@@ -98,7 +98,10 @@ fn call_handler_receives_json_input_and_returns_json() {
         "export default { async add({ a, b }) { return { sum: a + b, at: typeof Date.now() }; } };",
     ));
     let outcome = call(&mut isolate, "add", r#"{"a": 2, "b": 40}"#);
-    assert_eq!(json(&outcome), serde_json::json!({"sum": 42, "at": "number"}));
+    assert_eq!(
+        json(&outcome),
+        serde_json::json!({"sum": 42, "at": "number"})
+    );
     assert!(outcome.stats.run_ms > 0.0);
     assert!(outcome.stats.cpu_ms > 0.0);
     let heap = isolate.heap_stats().expect("an idle isolate answers");
@@ -138,7 +141,11 @@ export default {
         panic!("expected an HTTP response, got {:?}", outcome.result);
     };
     assert_eq!(response.status, 201);
-    assert!(response.headers.contains(&("x-worker".into(), "yes".into())));
+    assert!(
+        response
+            .headers
+            .contains(&("x-worker".into(), "yes".into()))
+    );
     let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(
         body,
@@ -199,7 +206,9 @@ fn syntax_errors_name_module_line_and_column() {
         modules: vec![
             Module {
                 name: "./main.js".into(),
-                source: "import { f } from './broken.ts';\nexport default { run() { return f(); } };\n".into(),
+                source:
+                    "import { f } from './broken.ts';\nexport default { run() { return f(); } };\n"
+                        .into(),
             },
             Module {
                 name: "./broken.ts".into(),
@@ -211,7 +220,11 @@ fn syntax_errors_name_module_line_and_column() {
     let mut isolate = Isolate::new(limits()).unwrap();
     let error = isolate.load(&bundle).unwrap_err();
     assert_eq!(error.kind, ErrorKind::Compile);
-    assert!(error.message.contains("broken.ts:2:"), "message: {}", error.message);
+    assert!(
+        error.message.contains("broken.ts:2:"),
+        "message: {}",
+        error.message
+    );
     // The isolate still takes a good Worker afterwards.
     isolate.load(&single(TORTURE)).unwrap();
     assert_eq!(json(&call(&mut isolate, "ok", "1"))["echo"], 1);
@@ -224,14 +237,20 @@ fn imports_from_outside_the_bundle_are_compile_errors() {
         .load(&single("import _ from 'lodash';\nexport default {};"))
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Compile);
-    assert!(error.message.contains("lodash"), "message: {}", error.message);
+    assert!(
+        error.message.contains("lodash"),
+        "message: {}",
+        error.message
+    );
 }
 
 #[test]
 fn top_level_throw_is_a_runtime_error_at_load() {
     let mut isolate = Isolate::new(limits()).unwrap();
     let error = isolate
-        .load(&single("throw new Error('boom at load');\nexport default {};"))
+        .load(&single(
+            "throw new Error('boom at load');\nexport default {};",
+        ))
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Runtime);
     assert!(error.message.contains("boom at load"));
@@ -255,9 +274,18 @@ fn missing_default_export_or_method_is_not_found() {
 #[test]
 fn bad_requests_are_rejected_before_running() {
     let mut isolate = load(&single(TORTURE));
-    assert_eq!(expect_error(call(&mut isolate, "ok", "{not json")).kind, ErrorKind::BadRequest);
-    assert_eq!(expect_error(call(&mut isolate, "", "1")).kind, ErrorKind::BadRequest);
-    assert_eq!(expect_error(fetch(&mut isolate, get("no-scheme"))).kind, ErrorKind::BadRequest);
+    assert_eq!(
+        expect_error(call(&mut isolate, "ok", "{not json")).kind,
+        ErrorKind::BadRequest
+    );
+    assert_eq!(
+        expect_error(call(&mut isolate, "", "1")).kind,
+        ErrorKind::BadRequest
+    );
+    assert_eq!(
+        expect_error(fetch(&mut isolate, get("no-scheme"))).kind,
+        ErrorKind::BadRequest
+    );
     assert_eq!(json(&call(&mut isolate, "ok", "3"))["echo"], 3);
 }
 
@@ -315,7 +343,11 @@ fn hundred_megabyte_result_is_output_too_large() {
 
 #[test]
 fn deep_recursion_is_a_runtime_error() {
-    assert_fails_then_recovers("recurse", ErrorKind::Runtime, "Maximum call stack size exceeded");
+    assert_fails_then_recovers(
+        "recurse",
+        ErrorKind::Runtime,
+        "Maximum call stack size exceeded",
+    );
 }
 
 #[test]
@@ -327,7 +359,11 @@ fn thrown_non_errors_are_runtime_errors() {
 
 #[test]
 fn rejected_promise_is_a_runtime_error() {
-    assert_fails_then_recovers("reject", ErrorKind::Runtime, "TypeError: rejected on purpose");
+    assert_fails_then_recovers(
+        "reject",
+        ErrorKind::Runtime,
+        "TypeError: rejected on purpose",
+    );
 }
 
 #[test]
@@ -345,10 +381,18 @@ fn cpu_limit_is_enforced_separately_from_wall_time() {
     .unwrap();
     isolate.load(&single(TORTURE)).unwrap();
     let outcome = call(&mut isolate, "loop", "null");
-    assert!(outcome.stats.cpu_ms >= 100.0, "cpu_ms {}", outcome.stats.cpu_ms);
+    assert!(
+        outcome.stats.cpu_ms >= 100.0,
+        "cpu_ms {}",
+        outcome.stats.cpu_ms
+    );
     let error = expect_error(outcome);
     assert_eq!(error.kind, ErrorKind::Timeout);
-    assert!(error.message.contains("CPU-time limit of 100 ms"), "{}", error.message);
+    assert!(
+        error.message.contains("CPU-time limit of 100 ms"),
+        "{}",
+        error.message
+    );
     assert_eq!(json(&call(&mut isolate, "ok", "4"))["echo"], 4);
 }
 
@@ -451,11 +495,16 @@ fn module_state_persists_between_invocations_of_a_loaded_worker() {
 fn web_api_conformance_suite_passes_in_real_v8() {
     let source = include_str!("js/webapi_conformance.js");
     let mut isolate = Isolate::new(Limits::default()).unwrap();
-    isolate.load(&Bundle::single("./webapi_conformance.js", source)).unwrap();
+    isolate
+        .load(&Bundle::single("./webapi_conformance.js", source))
+        .unwrap();
     let outcome = call(&mut isolate, "run", "null");
     let report = json(&outcome);
     assert_eq!(report["failed"], 0, "failures: {:#}", report["failures"]);
-    assert!(report["passed"].as_u64().unwrap() >= 100, "report: {report}");
+    assert!(
+        report["passed"].as_u64().unwrap() >= 100,
+        "report: {report}"
+    );
 }
 
 #[test]
@@ -474,7 +523,10 @@ export default {
     assert_eq!(json(&outcome), 42);
     // The spinning isolate cannot take the next request: it times out, the
     // context is replaced, and the call after that is served.
-    assert_eq!(expect_error(call(&mut isolate, "ok", "1")).kind, ErrorKind::Timeout);
+    assert_eq!(
+        expect_error(call(&mut isolate, "ok", "1")).kind,
+        ErrorKind::Timeout
+    );
     assert_eq!(json(&call(&mut isolate, "ok", "2")), 2);
 }
 

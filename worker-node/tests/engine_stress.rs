@@ -48,7 +48,10 @@ fn cycle(thread: usize) {
             },
             &NoHostFunctions,
         );
-        assert_eq!(outcome.result, Ok(InvocationValue::Json((4950 * n).to_string())));
+        assert_eq!(
+            outcome.result,
+            Ok(InvocationValue::Json((4950 * n).to_string()))
+        );
         live.push(isolate);
         if live.len() == LIVE_PER_THREAD {
             live.clear();
@@ -90,7 +93,11 @@ fn hundreds_of_isolates_churn_concurrently_without_leaking() {
         resident_before as f64 / 1048576.0,
         resident_after as f64 / 1048576.0,
     );
-    assert_eq!(v8.context_count(), contexts_before, "every context was freed");
+    assert_eq!(
+        v8.context_count(),
+        contexts_before,
+        "every context was freed"
+    );
     // `thread::scope` returns when the closures end; their OS threads may
     // still be exiting for a moment, so wait (bounded) for the count to settle.
     let settled = (0..200).any(|_| {
@@ -100,8 +107,15 @@ fn hundreds_of_isolates_churn_concurrently_without_leaking() {
         }
         settled
     });
-    assert!(settled, "isolate threads were joined: {} now, {threads_before} before", thread_count());
+    assert!(
+        settled,
+        "isolate threads were joined: {} now, {threads_before} before",
+        thread_count()
+    );
     // An isolate costs about 1 MiB resident: leaking even 3% of these 1,200
     // would add 36 MiB. Allocator noise stays well below that.
-    assert!(grown_mib < 32.0, "resident memory grew by {grown_mib:.1} MiB");
+    assert!(
+        grown_mib < 32.0,
+        "resident memory grew by {grown_mib:.1} MiB"
+    );
 }

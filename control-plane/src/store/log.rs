@@ -181,10 +181,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .await
             .map(|_| ())
             .map_err(std::io::Error::other);
-        let failed = flushed
-            .as_ref()
-            .err()
-            .map(StorageIOError::write_logs);
+        let failed = flushed.as_ref().err().map(StorageIOError::write_logs);
         callback.log_io_completed(flushed);
         match failed {
             Some(e) => Err(e.into()),

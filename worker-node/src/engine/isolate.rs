@@ -15,6 +15,8 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::types::*;
+use crate::loader;
 use crate::sys::v8::Channel;
 use crate::sys::v8::EngineError;
 use crate::sys::v8::JsValue;
@@ -22,16 +24,13 @@ use crate::sys::v8::RawContext;
 use crate::sys::v8::TaskId;
 use crate::sys::v8::V8;
 use crate::sys::v8::tag;
-use super::types::*;
-use crate::loader;
 
 const WEBAPI_JS: &str = include_str!("webapi.js");
 const RUNTIME_JS: &str = include_str!("runtime.js");
 const NOTIFY_GLOBAL: &str = "__edge_notify";
 /// Takes the mailbox `runtime.js` leaves on the global object (and removes it
 /// there, so Worker code never sees it).
-const MAILBOX_HANDOVER: &str =
-    "(() => { const m = globalThis.__edge_mailbox; delete globalThis.__edge_mailbox; return m; })()";
+const MAILBOX_HANDOVER: &str = "(() => { const m = globalThis.__edge_mailbox; delete globalThis.__edge_mailbox; return m; })()";
 
 /// How often a running invocation is checked against its CPU and memory limits.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -123,7 +122,10 @@ impl Isolate {
         if self.worker.is_some() {
             self.reset_context()?;
         }
-        self.worker = Some(LoadedBundle { script, live: false });
+        self.worker = Some(LoadedBundle {
+            script,
+            live: false,
+        });
         let logs = self.evaluate_worker().inspect_err(|_| self.worker = None)?;
         Ok(LoadReport {
             load_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -177,7 +179,10 @@ impl Isolate {
                 if ok {
                     value_from_wire(value, self.limits.max_output_bytes)
                 } else {
-                    Err(WorkerError::new(parse_kind(&kind), message.unwrap_or_default()))
+                    Err(WorkerError::new(
+                        parse_kind(&kind),
+                        message.unwrap_or_default(),
+                    ))
                 }
             }
             Ok(_) => unreachable!("drive returns only the awaited message"),
@@ -191,7 +196,10 @@ impl Isolate {
 
     /// V8 heap statistics, or `None` if the isolate does not answer in time.
     pub fn heap_stats(&self) -> Option<HeapStats> {
-        let json = self.context.as_ref()?.heap_stats_json(Duration::from_millis(500))?;
+        let json = self
+            .context
+            .as_ref()?
+            .heap_stats_json(Duration::from_millis(500))?;
         serde_json::from_str(&json).ok()
     }
 
@@ -239,9 +247,16 @@ impl Isolate {
             }
             Invocation::Call { method, input_json } => {
                 if method.is_empty() {
-                    return Err(WorkerError::new(ErrorKind::BadRequest, "the method name is empty"));
+                    return Err(WorkerError::new(
+                        ErrorKind::BadRequest,
+                        "the method name is empty",
+                    ));
                 }
-                let input = if input_json.trim().is_empty() { "null" } else { input_json };
+                let input = if input_json.trim().is_empty() {
+                    "null"
+                } else {
+                    input_json
+                };
                 if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
                     return Err(WorkerError::new(
                         ErrorKind::BadRequest,
@@ -268,7 +283,10 @@ impl Isolate {
             rebuilt = true;
         }
         match &self.worker {
-            None => Err(WorkerError::new(ErrorKind::NotFound, "no Worker is loaded in this isolate")),
+            None => Err(WorkerError::new(
+                ErrorKind::NotFound,
+                "no Worker is loaded in this isolate",
+            )),
             Some(worker) if worker.live => Ok(rebuilt),
             Some(_) => {
                 self.evaluate_worker()?;
@@ -337,7 +355,10 @@ impl Isolate {
     ) -> (Result<Message, WorkerError>, Duration) {
         let limits = self.limits;
         let Some(context) = self.context.as_ref() else {
-            return (Err(WorkerError::new(ErrorKind::Crashed, "the isolate is gone")), Duration::ZERO);
+            return (
+                Err(WorkerError::new(ErrorKind::Crashed, "the isolate is gone")),
+                Duration::ZERO,
+            );
         };
         let started = Instant::now();
         let deadline = started + limits.wall_time;
@@ -361,7 +382,10 @@ impl Isolate {
             if now >= deadline {
                 break Err(limit_error(
                     ErrorKind::Timeout,
-                    format!("wall-time limit of {} ms exceeded", limits.wall_time.as_millis()),
+                    format!(
+                        "wall-time limit of {} ms exceeded",
+                        limits.wall_time.as_millis()
+                    ),
                 ));
             }
             let mut wait = (deadline - now).min(POLL_INTERVAL);
@@ -372,12 +396,20 @@ impl Isolate {
                 Some((Channel::EvalResult, value)) => {
                     in_flight = None;
                     match value {
-                        JsValue::String(text) => match self.handle_messages(&text, host, &wanted, &mut queue, &mut timers) {
+                        JsValue::String(text) => match self.handle_messages(
+                            &text,
+                            host,
+                            &wanted,
+                            &mut queue,
+                            &mut timers,
+                        ) {
                             Ok(Some(done)) => break Ok(done),
                             Ok(None) => {}
                             Err(error) => break Err(error),
                         },
-                        JsValue::Error { tag, message } => break Err(error_from_tag(tag, message, &limits, context)),
+                        JsValue::Error { tag, message } => {
+                            break Err(error_from_tag(tag, message, &limits, context));
+                        }
                         other => {
                             break Err(limit_error(
                                 ErrorKind::Runtime,
@@ -423,7 +455,10 @@ impl Isolate {
                 {
                     break Err(limit_error(
                         ErrorKind::Timeout,
-                        format!("CPU-time limit of {} ms exceeded", limits.cpu_time.as_millis()),
+                        format!(
+                            "CPU-time limit of {} ms exceeded",
+                            limits.cpu_time.as_millis()
+                        ),
                     ));
                 }
             }
@@ -466,20 +501,39 @@ impl Isolate {
         timers: &mut BinaryHeap<Reverse<(Instant, u64, u64)>>,
     ) -> Result<Option<Message>, StopReason> {
         let messages: Vec<Message> = serde_json::from_str(text).map_err(|e| {
-            limit_error(ErrorKind::Runtime, format!("the runtime sent an unreadable message: {e}"))
+            limit_error(
+                ErrorKind::Runtime,
+                format!("the runtime sent an unreadable message: {e}"),
+            )
         })?;
         let mut found = None;
         for message in messages {
             match &message {
-                Message::Call { inv, id, name, args } => {
+                Message::Call {
+                    inv,
+                    id,
+                    name,
+                    args,
+                } => {
                     let answer = match host.call(name, args) {
-                        Ok(value) => serde_json::json!({"inv": inv, "id": id, "ok": true, "value": value}),
-                        Err(error) => serde_json::json!({"inv": inv, "id": id, "ok": false, "error": error}),
+                        Ok(value) => {
+                            serde_json::json!({"inv": inv, "id": id, "ok": true, "value": value})
+                        }
+                        Err(error) => {
+                            serde_json::json!({"inv": inv, "id": id, "ok": false, "error": error})
+                        }
                     };
-                    queue.push_back(format!("__edge.settle({})", js_literal(&answer.to_string())));
+                    queue.push_back(format!(
+                        "__edge.settle({})",
+                        js_literal(&answer.to_string())
+                    ));
                 }
                 Message::Timer { inv, id, ms } => {
-                    timers.push(Reverse((Instant::now() + Duration::from_millis(*ms), *inv, *id)));
+                    timers.push(Reverse((
+                        Instant::now() + Duration::from_millis(*ms),
+                        *inv,
+                        *id,
+                    )));
                 }
                 _ if found.is_none() && wanted(&message) => found = Some(message),
                 _ => {}
@@ -568,7 +622,10 @@ fn limit_error(kind: ErrorKind, message: String) -> StopReason {
 fn memory_error(limits: &Limits) -> StopReason {
     limit_error(
         ErrorKind::Memory,
-        format!("memory limit of {} MiB exceeded", limits.memory_bytes / (1024 * 1024)),
+        format!(
+            "memory limit of {} MiB exceeded",
+            limits.memory_bytes / (1024 * 1024)
+        ),
     )
 }
 
@@ -591,7 +648,10 @@ fn error_from_tag(tag: u8, message: String, limits: &Limits, context: &RawContex
     }
 }
 
-fn value_from_wire(value: Option<WireValue>, max_output: usize) -> Result<InvocationValue, WorkerError> {
+fn value_from_wire(
+    value: Option<WireValue>,
+    max_output: usize,
+) -> Result<InvocationValue, WorkerError> {
     let too_large = |size: usize| {
         WorkerError::new(
             ErrorKind::OutputTooLarge,
@@ -604,7 +664,9 @@ fn value_from_wire(value: Option<WireValue>, max_output: usize) -> Result<Invoca
         Some(WireValue::Http(response)) => {
             let body = base64::engine::general_purpose::STANDARD
                 .decode(response.body_base64.as_bytes())
-                .map_err(|e| WorkerError::new(ErrorKind::Runtime, format!("unreadable response body: {e}")))?;
+                .map_err(|e| {
+                    WorkerError::new(ErrorKind::Runtime, format!("unreadable response body: {e}"))
+                })?;
             if body.len() > max_output {
                 return Err(too_large(body.len()));
             }

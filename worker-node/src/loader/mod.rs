@@ -87,7 +87,10 @@ pub fn compile_bundle(bundle: &Bundle) -> Result<String, CompileError> {
     let mut canonical_names = Vec::with_capacity(bundle.modules.len());
     for module in &bundle.modules {
         let canonical = resolve::canonical_module_name(&module.name).map_err(|why| {
-            CompileError::bundle(&module.name, format!("invalid module name {:?}: {why}", module.name))
+            CompileError::bundle(
+                &module.name,
+                format!("invalid module name {:?}: {why}", module.name),
+            )
         })?;
         if let Some(other) = by_canonical.insert(canonical.clone(), &module.name) {
             return Err(CompileError::bundle(
@@ -119,7 +122,8 @@ pub fn compile_bundle(bundle: &Bundle) -> Result<String, CompileError> {
         })?;
 
     let mut script = String::with_capacity(bundle.size_bytes() * 2 + RUNTIME.len() + 1024);
-    script.push_str("(function () {\n\"use strict\";\nconst __edge_modules = Object.create(null);\n");
+    script
+        .push_str("(function () {\n\"use strict\";\nconst __edge_modules = Object.create(null);\n");
     for (module, canonical) in bundle.modules.iter().zip(&canonical_names) {
         let cx = transform::ModuleContext {
             name: &module.name,

@@ -35,7 +35,10 @@ pub fn canonical_module_name(name: &str) -> Result<String, &'static str> {
     if name.trim().is_empty() {
         return Err("a module name must not be empty");
     }
-    if name.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}') {
+    if name
+        .chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
         return Err("a module name must not contain control characters or line breaks");
     }
     if name.contains('\\') {
@@ -121,18 +124,36 @@ mod tests {
 
     #[test]
     fn loader_resolution() {
-        let m = set(&["main.ts", "lib/util.ts", "lib/data.js", "dir/index.ts", "x.mts"]);
+        let m = set(&[
+            "main.ts",
+            "lib/util.ts",
+            "lib/data.js",
+            "dir/index.ts",
+            "x.mts",
+        ]);
         let r = |s: &str, from: &str| resolve(s, from, &m);
-        assert_eq!(r("./lib/util.ts", "main.ts").as_deref(), Some("lib/util.ts"));
+        assert_eq!(
+            r("./lib/util.ts", "main.ts").as_deref(),
+            Some("lib/util.ts")
+        );
         assert_eq!(r("./lib/util", "main.ts").as_deref(), Some("lib/util.ts"));
-        assert_eq!(r("./lib/util.js", "main.ts").as_deref(), Some("lib/util.ts"));
+        assert_eq!(
+            r("./lib/util.js", "main.ts").as_deref(),
+            Some("lib/util.ts")
+        );
         assert_eq!(r("./data", "lib/util.ts").as_deref(), Some("lib/data.js"));
         assert_eq!(r("../main", "lib/util.ts").as_deref(), Some("main.ts"));
         assert_eq!(r("./dir", "main.ts").as_deref(), Some("dir/index.ts"));
         assert_eq!(r("./dir/", "main.ts").as_deref(), Some("dir/index.ts"));
         assert_eq!(r("./x.mjs", "main.ts").as_deref(), Some("x.mts"));
-        assert_eq!(r("/lib/util", "dir/index.ts").as_deref(), Some("lib/util.ts"));
-        assert_eq!(r("bundle:///lib/util.ts", "main.ts").as_deref(), Some("lib/util.ts"));
+        assert_eq!(
+            r("/lib/util", "dir/index.ts").as_deref(),
+            Some("lib/util.ts")
+        );
+        assert_eq!(
+            r("bundle:///lib/util.ts", "main.ts").as_deref(),
+            Some("lib/util.ts")
+        );
         assert_eq!(r("../../main", "lib/util.ts"), None);
         assert_eq!(r("lodash", "main.ts"), None);
         assert_eq!(r("main.ts", "main.ts"), None);

@@ -97,9 +97,20 @@ fn run_script(script: &str, check: &str) -> Value {
         );
     };
     let result: Value = serde_json::from_str(line).expect("result JSON");
-    assert_eq!(result["leaked"], json!(["__edge_main"]), "globals leaked: {result}");
-    assert_eq!(result["unhandled"], json!([]), "unhandled rejections: {result}");
-    assert!(result.get("timeout").is_none(), "timed out: {result}\nscript:\n{script}");
+    assert_eq!(
+        result["leaked"],
+        json!(["__edge_main"]),
+        "globals leaked: {result}"
+    );
+    assert_eq!(
+        result["unhandled"],
+        json!([]),
+        "unhandled rejections: {result}"
+    );
+    assert!(
+        result.get("timeout").is_none(),
+        "timed out: {result}\nscript:\n{script}"
+    );
     result
 }
 
@@ -143,12 +154,18 @@ export default function greet(who) { return `hello ${who} from ${NAME}`; }
 export function shout(s) { return s.toUpperCase(); }
 "#,
             ),
-            ("lib/side.js", r#"import { log } from "../shared/log.js"; log.push("side");"#),
+            (
+                "lib/side.js",
+                r#"import { log } from "../shared/log.js"; log.push("side");"#,
+            ),
             ("shared/log.js", "export const log = []; log.push('log');"),
             ("shared/consts.js", "export const NAME = 'consts';"),
             ("dir/index.js", "export default 'dir index';"),
             ("lib/typed.ts", "export const fromTs: string = 'ts';"),
-            ("unused.js", "throw new Error('must not be evaluated: not imported');"),
+            (
+                "unused.js",
+                "throw new Error('must not be evaluated: not imported');",
+            ),
         ],
         "./main.js",
     );
@@ -286,7 +303,10 @@ export * as nsM from "./m.js";
                 "m.js",
                 "export const mValue = 'm'; export const mOther = 'o'; export const mOnly = 'only'; export default 'm default'; export const shadowed = 'from m';",
             ),
-            ("star.js", "export * from './m.js'; export const shadowed = 'local';"),
+            (
+                "star.js",
+                "export * from './m.js'; export const shadowed = 'local';",
+            ),
             (
                 "more.js",
                 r#"
@@ -296,10 +316,22 @@ export { default as mDefault, mValue as "string name" } from "./m.js";
 "#,
             ),
             ("d_expr.js", "export default 40 + 2;"),
-            ("d_fn.js", "export default function named() { return 'named fn'; }"),
-            ("d_class.js", "export default class Named { y = 'named class'; }"),
-            ("d_anon.js", "export default function () { return 'anon fn'; }"),
-            ("d_anon_class.js", "export default class { z = 'anon class'; }"),
+            (
+                "d_fn.js",
+                "export default function named() { return 'named fn'; }",
+            ),
+            (
+                "d_class.js",
+                "export default class Named { y = 'named class'; }",
+            ),
+            (
+                "d_anon.js",
+                "export default function () { return 'anon fn'; }",
+            ),
+            (
+                "d_anon_class.js",
+                "export default class { z = 'anon class'; }",
+            ),
         ],
         "main.js",
     );
@@ -355,7 +387,10 @@ export const sawA = "a" in aNs;
         "main.js",
     );
     let v = value(&b, "return ns.default;");
-    assert_eq!(v, json!({ "a": "a", "fromB": "b:aFn", "selfHas": "object" }));
+    assert_eq!(
+        v,
+        json!({ "a": "a", "fromB": "b:aFn", "selfHas": "object" })
+    );
 }
 
 #[test]
@@ -371,7 +406,10 @@ export default { b: b.b, c: c.c, same: b === b2 && c === c2 };
 "#,
             ),
             ("b.js", "import { c } from './c.js'; export const b = 'b';"),
-            ("c.js", "import * as bNs from './b.js'; export const c = 'c';"),
+            (
+                "c.js",
+                "import * as bNs from './b.js'; export const c = 'c';",
+            ),
         ],
         "main.js",
     );
@@ -382,26 +420,64 @@ export default { b: b.b, c: c.c, same: b === b2 && c === c2 };
 /// Run-time resolution (non-literal `import(x)`) agrees with compile-time resolution.
 #[test]
 fn loader_runtime_resolution_matches_compile_time() {
-    let names = ["main.js", "sub/probe.js", "sub/x.ts", "sub/y.js", "lib/z.mts", "dir/index.ts", "top.ts"];
+    let names = [
+        "main.js",
+        "sub/probe.js",
+        "sub/x.ts",
+        "sub/y.js",
+        "lib/z.mts",
+        "dir/index.ts",
+        "top.ts",
+    ];
     let mut modules: Vec<(String, String)> = names
         .iter()
-        .map(|n| ((*n).to_owned(), format!("export const name = {};", json!(n))))
+        .map(|n| {
+            (
+                (*n).to_owned(),
+                format!("export const name = {};", json!(n)),
+            )
+        })
         .collect();
     modules[0].1 = "export { probe as default } from './sub/probe.js';".to_owned();
     modules[1].1 = "export async function probe(spec) { try { return (await import(spec)).name; } catch { return null; } }".to_owned();
-    let refs: Vec<(&str, &str)> = modules.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
+    let refs: Vec<(&str, &str)> = modules
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
     let b = bundle(&refs, "main.js");
     let specs = [
-        "./x", "./x.ts", "./x.js", "./y", "./y.js", "../lib/z", "../lib/z.mjs", "../dir", "../dir/",
-        "../dir/index", "/top", "/top.js", "bundle:///sub/x.ts", "../top.ts", "./nope", "../../top",
-        "top.ts", "lodash", "node:fs", ".", "..", "../",
+        "./x",
+        "./x.ts",
+        "./x.js",
+        "./y",
+        "./y.js",
+        "../lib/z",
+        "../lib/z.mjs",
+        "../dir",
+        "../dir/",
+        "../dir/index",
+        "/top",
+        "/top.js",
+        "bundle:///sub/x.ts",
+        "../top.ts",
+        "./nope",
+        "../../top",
+        "top.ts",
+        "lodash",
+        "node:fs",
+        ".",
+        "..",
+        "../",
     ];
     let set: std::collections::BTreeSet<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let expected: Vec<Value> = specs
         .iter()
         .map(|s| super::resolve::resolve(s, "sub/probe.js", &set).map_or(Value::Null, Value::from))
         .collect();
-    let check = format!("const out = []; for (const s of {}) out.push(await ns.default(s)); return out;", json!(specs));
+    let check = format!(
+        "const out = []; for (const s of {}) out.push(await ns.default(s)); return out;",
+        json!(specs)
+    );
     assert_eq!(value(&b, &check), Value::from(expected));
 }
 
@@ -460,7 +536,10 @@ export default {
 "#,
             ),
             ("lib/x.js", "export const x = 'x';"),
-            ("lib/loader.js", "export async function load(s) { return (await import(s)).x; }"),
+            (
+                "lib/loader.js",
+                "export async function load(s) { return (await import(s)).x; }",
+            ),
         ],
         "main.js",
     );
@@ -476,8 +555,14 @@ export default {
         assert_eq!(v[i]["isError"], json!(true), "{v}");
         assert_eq!(v[i]["code"], json!("ERR_MODULE_NOT_FOUND"), "{v}");
         let message = v[i]["message"].as_str().unwrap();
-        assert!(message.contains(spec) && message.contains("./main.js"), "{message}");
-        assert!(message.contains("only the bundle's own modules can be imported"), "{message}");
+        assert!(
+            message.contains(spec) && message.contains("./main.js"),
+            "{message}"
+        );
+        assert!(
+            message.contains("only the bundle's own modules can be imported"),
+            "{message}"
+        );
     }
 }
 
@@ -486,7 +571,10 @@ fn loader_evaluation_errors_reject_main() {
     let b = bundle(
         &[
             ("main.js", "import './boom.js'; export default 1;"),
-            ("boom.js", "class Boom extends Error { name = 'Boom' } throw new Boom('kaboom');"),
+            (
+                "boom.js",
+                "class Boom extends Error { name = 'Boom' } throw new Boom('kaboom');",
+            ),
         ],
         "main.js",
     );
@@ -496,50 +584,101 @@ fn loader_evaluation_errors_reject_main() {
 
     // A missing named import is an error, as with ES module linking.
     let b = bundle(
-        &[("main.js", "import { nope } from './m.js'; export default nope;"), ("m.js", "export const yes = 1;")],
+        &[
+            (
+                "main.js",
+                "import { nope } from './m.js'; export default nope;",
+            ),
+            ("m.js", "export const yes = 1;"),
+        ],
         "main.js",
     );
     let r = run(&b, "return null;");
     assert_eq!(r["threw"]["name"], json!("SyntaxError"), "{r}");
-    assert!(r["threw"]["message"].as_str().unwrap().contains("nope"), "{r}");
+    assert!(
+        r["threw"]["message"].as_str().unwrap().contains("nope"),
+        "{r}"
+    );
 }
 
 #[test]
 fn loader_syntax_errors_have_original_positions() {
-    let e = compile_err(&bundle(&[("main.js", "const a = 1;\n\nlet b = (;\n")], "main.js"));
-    assert_eq!((e.module.as_str(), e.line, e.column), ("main.js", 3, 10), "{e}");
+    let e = compile_err(&bundle(
+        &[("main.js", "const a = 1;\n\nlet b = (;\n")],
+        "main.js",
+    ));
+    assert_eq!(
+        (e.module.as_str(), e.line, e.column),
+        ("main.js", 3, 10),
+        "{e}"
+    );
     assert!(e.to_string().starts_with("main.js:3:10: "), "{e}");
 
     // TypeScript, in a module that is not the main one; error after a multi-byte char.
     let e = compile_err(&bundle(
         &[
             ("main.ts", "import './lib/t.ts';\nexport default 1;"),
-            ("./lib/t.ts", "// é\ninterface A { x: number }\nconst v: A = { x: 1 } as A;\nfunction f(: number) {}\n"),
+            (
+                "./lib/t.ts",
+                "// é\ninterface A { x: number }\nconst v: A = { x: 1 } as A;\nfunction f(: number) {}\n",
+            ),
         ],
         "main.ts",
     ));
-    assert_eq!((e.module.as_str(), e.line, e.column), ("./lib/t.ts", 4, 12), "{e}");
+    assert_eq!(
+        (e.module.as_str(), e.line, e.column),
+        ("./lib/t.ts", 4, 12),
+        "{e}"
+    );
 
     // Early errors V8 would raise too (caught here with their position).
-    let e = compile_err(&bundle(&[("main.js", "let x = 1;\nlet x = 2;\n")], "main.js"));
+    let e = compile_err(&bundle(
+        &[("main.js", "let x = 1;\nlet x = 2;\n")],
+        "main.js",
+    ));
     assert_eq!((e.line, e.column), (2, 5), "{e}");
     assert!(e.message.contains('x'), "{e}");
 }
 
 #[test]
 fn loader_rejects_imports_outside_the_bundle() {
-    let modules = [("main.js", "import './util.js';\nimport _ from \"lodash\";\n"), ("util.js", "")];
+    let modules = [
+        (
+            "main.js",
+            "import './util.js';\nimport _ from \"lodash\";\n",
+        ),
+        ("util.js", ""),
+    ];
     let e = compile_err(&bundle(&modules, "main.js"));
-    assert_eq!((e.module.as_str(), e.line, e.column), ("main.js", 2, 15), "{e}");
-    for needle in ["\"lodash\"", "main.js", "only the bundle's own modules can be imported", "./main.js, ./util.js"] {
+    assert_eq!(
+        (e.module.as_str(), e.line, e.column),
+        ("main.js", 2, 15),
+        "{e}"
+    );
+    for needle in [
+        "\"lodash\"",
+        "main.js",
+        "only the bundle's own modules can be imported",
+        "./main.js, ./util.js",
+    ] {
         assert!(e.message.contains(needle), "{needle}: {e}");
     }
 
     for (source, spec, line, column) in [
         ("import fs from 'node:fs';", "node:fs", 1, 16),
-        ("export * from 'https://x.test/a.js';", "https://x.test/a.js", 1, 15),
+        (
+            "export * from 'https://x.test/a.js';",
+            "https://x.test/a.js",
+            1,
+            15,
+        ),
         ("\n  export { x } from './missing';", "./missing", 2, 21),
-        ("const m = await import('./missing.js');", "./missing.js", 1, 24),
+        (
+            "const m = await import('./missing.js');",
+            "./missing.js",
+            1,
+            24,
+        ),
         ("import x from '../outside.js';", "../outside.js", 1, 15),
     ] {
         let e = compile_err(&bundle(&[("main.js", source)], "main.js"));
@@ -550,8 +689,18 @@ fn loader_rejects_imports_outside_the_bundle() {
     // TypeScript: imports used only as types are erased and need not resolve;
     // value imports must.
     for (source, spec, line, column) in [
-        ("import type { Env } from 'some-types';\nimport { readFile } from 'node:fs/promises';\nexport default readFile;", "node:fs/promises", 2, 26),
-        ("import { x } from './missing.ts';\nexport default x as number;", "./missing.ts", 1, 19),
+        (
+            "import type { Env } from 'some-types';\nimport { readFile } from 'node:fs/promises';\nexport default readFile;",
+            "node:fs/promises",
+            2,
+            26,
+        ),
+        (
+            "import { x } from './missing.ts';\nexport default x as number;",
+            "./missing.ts",
+            1,
+            19,
+        ),
     ] {
         let e = compile_err(&bundle(&[("main.ts", source)], "main.ts"));
         assert_eq!((e.line, e.column), (line, column), "{source}: {e}");
@@ -563,7 +712,10 @@ fn loader_rejects_imports_outside_the_bundle() {
 fn loader_bundle_level_errors() {
     let e = compile_err(&bundle(&[("main.js", "")], "index.js"));
     assert_eq!((e.module.as_str(), e.line, e.column), ("index.js", 0, 0));
-    assert!(e.message.contains("not in the bundle") && e.message.contains("./main.js"), "{e}");
+    assert!(
+        e.message.contains("not in the bundle") && e.message.contains("./main.js"),
+        "{e}"
+    );
 
     let e = compile_err(&bundle(&[("main.js", ""), ("./main.js", "")], "main.js"));
     assert_eq!((e.line, e.column), (0, 0));
@@ -575,21 +727,39 @@ fn loader_bundle_level_errors() {
     let e = compile_err(&bundle(&[("../main.js", "")], "../main.js"));
     assert!(e.message.contains("invalid module name"), "{e}");
 
-    let e = compile_err(&bundle(&[("main.jsx", "export default <div/>;")], "main.jsx"));
+    let e = compile_err(&bundle(
+        &[("main.jsx", "export default <div/>;")],
+        "main.jsx",
+    ));
     assert_eq!((e.line, e.column), (1, 16), "{e}");
     assert!(e.message.contains("JSX is not supported"), "{e}");
 
-    let e = compile_err(&bundle(&[("main.ts", "import fs = require('fs');")], "main.ts"));
+    let e = compile_err(&bundle(
+        &[("main.ts", "import fs = require('fs');")],
+        "main.ts",
+    ));
     assert!(e.message.contains("require"), "{e}");
 
-    let e = compile_err(&bundle(&[("main.ts", "function dec(_: unknown) {}\n@dec class A {}\nexport default A;")], "main.ts"));
+    let e = compile_err(&bundle(
+        &[(
+            "main.ts",
+            "function dec(_: unknown) {}\n@dec class A {}\nexport default A;",
+        )],
+        "main.ts",
+    ));
     assert_eq!((e.line, e.column), (2, 1), "{e}");
     assert!(e.message.contains("decorators are not supported"), "{e}");
 }
 
 #[test]
 fn loader_main_module_names_are_normalised() {
-    let b = bundle(&[("./main.ts", "#!/usr/bin/env node\nexport default { ok: true as boolean };")], "main.ts");
+    let b = bundle(
+        &[(
+            "./main.ts",
+            "#!/usr/bin/env node\nexport default { ok: true as boolean };",
+        )],
+        "main.ts",
+    );
     assert_eq!(value(&b, "return ns.default;"), json!({ "ok": true }));
 }
 
@@ -622,7 +792,11 @@ fn loader_compile_time() {
             compile_bundle(b).unwrap();
         }
         let per = start.elapsed() / runs;
-        let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+        let profile = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
         println!(
             "loader compile time ({profile}): {what} ({} lines, {} bytes): {per:?}",
             b.modules[0].source.lines().count(),

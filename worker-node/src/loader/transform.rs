@@ -7,8 +7,9 @@ use std::path::Path;
 
 use oxc::allocator::Allocator;
 use oxc::ast::ast::{
-    AccessorProperty, Decorator, Expression, ExportAllDeclaration, ExportFromDeclaration, ImportDeclaration, ImportExpression,
-    JSXElement, JSXFragment, StringLiteral, TSImportEqualsDeclaration, TSModuleReference,
+    AccessorProperty, Decorator, ExportAllDeclaration, ExportFromDeclaration, Expression,
+    ImportDeclaration, ImportExpression, JSXElement, JSXFragment, StringLiteral,
+    TSImportEqualsDeclaration, TSModuleReference,
 };
 use oxc::ast_visit::{Visit, VisitMut, walk, walk_mut};
 use oxc::codegen::{Codegen, CodegenOptions, CommentOptions};
@@ -214,7 +215,11 @@ impl<'a> SpecifierRewriter<'a, '_> {
             literal.lone_surrogates = false;
         } else {
             let offset = literal.span.start;
-            if self.first_unresolved.as_ref().is_none_or(|(o, _)| offset < *o) {
+            if self
+                .first_unresolved
+                .as_ref()
+                .is_none_or(|(o, _)| offset < *o)
+            {
                 self.first_unresolved = Some((offset, literal.value.as_str().to_owned()));
             }
         }
@@ -272,8 +277,10 @@ impl<'a> Visit<'a> for Unsupported {
     }
 
     fn visit_ts_import_equals_declaration(&mut self, it: &TSImportEqualsDeclaration<'a>) {
-        if matches!(it.module_reference, TSModuleReference::ExternalModuleReference(_))
-            && it.import_kind.is_value()
+        if matches!(
+            it.module_reference,
+            TSModuleReference::ExternalModuleReference(_)
+        ) && it.import_kind.is_value()
         {
             self.found(
                 it.span.start,
@@ -301,7 +308,10 @@ impl<'a> Visit<'a> for Unsupported {
 
     fn visit_import_declaration(&mut self, it: &ImportDeclaration<'a>) {
         if it.phase.is_some() {
-            self.found(it.span.start, "`import source`/`import defer` are not supported");
+            self.found(
+                it.span.start,
+                "`import source`/`import defer` are not supported",
+            );
         }
         walk::walk_import_declaration(self, it);
     }

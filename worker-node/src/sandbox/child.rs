@@ -27,7 +27,6 @@ use super::proto::from_sandbox::Body as Out;
 use super::proto::to_sandbox::Body as In;
 use super::rootfs;
 use super::seccomp;
-use crate::sys::sandbox as sys;
 use crate::engine::Bundle;
 use crate::engine::ErrorKind;
 use crate::engine::HostFunctions;
@@ -36,6 +35,7 @@ use crate::engine::Isolate;
 use crate::engine::Limits;
 use crate::engine::V8;
 use crate::engine::WorkerError;
+use crate::sys::sandbox as sys;
 
 /// How long an isolate may sit after an invocation before it is checked for
 /// CPU still burning (a promise-job loop that outlived its handler).

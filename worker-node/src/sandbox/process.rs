@@ -25,10 +25,10 @@ use super::proto::FromSandbox;
 use super::proto::ToSandbox;
 use super::proto::from_sandbox::Body as Out;
 use super::proto::to_sandbox::Body as In;
-use crate::sys::sandbox as sys;
 use crate::engine::ErrorKind;
 use crate::engine::HostFunctions;
 use crate::engine::WorkerError;
+use crate::sys::sandbox as sys;
 
 /// How a sandbox is started.
 pub(super) struct SpawnSpec {

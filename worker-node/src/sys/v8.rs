@@ -88,7 +88,10 @@ pub(crate) enum JsValue {
     Number(f64),
     String(String),
     /// An exception or termination: the tag and V8's message.
-    Error { tag: u8, message: String },
+    Error {
+        tag: u8,
+        message: String,
+    },
     /// A value of another type (object, function, promise, ...).
     Other(u8),
 }
@@ -129,7 +132,10 @@ pub fn library_dir() -> PathBuf {
 impl V8 {
     /// The process's engine, loading and initialising V8 on first use.
     pub fn get() -> Result<&'static V8, EngineError> {
-        ENGINE.get_or_init(|| V8::load(&library_dir())).as_ref().map_err(Clone::clone)
+        ENGINE
+            .get_or_init(|| V8::load(&library_dir()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     fn load(dir: &Path) -> Result<V8, EngineError> {
@@ -143,12 +149,13 @@ impl V8 {
         // SAFETY: loading runs the library's static initialisers; mini-racer's
         // are self-contained. RTLD_LOCAL keeps its malloc/free out of the global
         // symbol namespace, so they never interpose on the process allocator.
-        let lib = unsafe { Library::open(Some(&lib_path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
-            EngineError::LibraryLoad {
-                path: lib_path.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+        let lib =
+            unsafe { Library::open(Some(&lib_path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
+                EngineError::LibraryLoad {
+                    path: lib_path.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         // The library stays loaded for the life of the process: isolate threads
         // run its code until exit, so it must never be unloaded.
         let lib: &'static Library = Box::leak(Box::new(lib));
@@ -183,7 +190,9 @@ impl V8 {
         // valid NUL-terminated strings, as the ABI requires.
         unsafe { (api.init_v8)(flags.as_ptr(), icu.as_ptr()) };
         // SAFETY: returns a static NUL-terminated string owned by the library.
-        let version = unsafe { CStr::from_ptr((api.v8_version)()) }.to_string_lossy().into_owned();
+        let version = unsafe { CStr::from_ptr((api.v8_version)()) }
+            .to_string_lossy()
+            .into_owned();
         Ok(V8 { api, version })
     }
 
@@ -253,7 +262,9 @@ extern "C" fn on_value(callback_id: u64, handle: RawHandle) {
     let _ = std::panic::catch_unwind(|| {
         let routes = routes();
         if let Some(route) = routes.get(&callback_id) {
-            route.cpu_clock.store(current_thread_cpu_clock(), Ordering::Relaxed);
+            route
+                .cpu_clock
+                .store(current_thread_cpu_clock(), Ordering::Relaxed);
             // A closed channel means the owner is gone; the library frees the
             // value with its context.
             let _ = route.tx.send(Delivery {
@@ -287,7 +298,9 @@ impl RawContext {
         // races when the first isolates are created on several threads at
         // once and aborts the process, so creation is serialised.
         let id = {
-            let _creating = CREATING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _creating = CREATING
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             // SAFETY: `on_value` matches the callback type and lives forever.
             // Context ids start at 0; creation cannot fail short of aborting.
             unsafe { (v8.api.init_context)(on_value) }
@@ -298,7 +311,10 @@ impl RawContext {
         let notify_callback = eval_callback + 1;
         {
             let mut routes = routes();
-            for (callback, channel) in [(eval_callback, Channel::EvalResult), (notify_callback, Channel::Notify)] {
+            for (callback, channel) in [
+                (eval_callback, Channel::EvalResult),
+                (notify_callback, Channel::Notify),
+            ] {
                 routes.insert(
                     callback,
                     Route {
@@ -350,7 +366,12 @@ impl RawContext {
         // SAFETY: the pointer and length describe `text`'s bytes, which the
         // library copies before returning.
         unsafe {
-            (self.v8.api.alloc_string_val)(self.id, text.as_ptr().cast(), text.len() as u64, tag::STRING)
+            (self.v8.api.alloc_string_val)(
+                self.id,
+                text.as_ptr().cast(),
+                text.len() as u64,
+                tag::STRING,
+            )
         }
     }
 
@@ -435,7 +456,10 @@ impl RawContext {
         if clock == 0 {
             return None;
         }
-        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: `now` is a valid out-pointer; the clock id names the
         // isolate's thread, alive as long as this context (a stale id would
         // only make the call fail with EINVAL).
@@ -461,7 +485,11 @@ impl RawContext {
         // place: shared buffers never move) until we free the handle in Drop.
         let raw = unsafe { std::ptr::read_unaligned(delivery.handle) };
         let aligned = raw.value % std::mem::align_of::<AtomicI32>() as u64 == 0;
-        if raw.kind != tag::SHARED_ARRAY_BUFFER || raw.len < Mailbox::HEADER || raw.value == 0 || !aligned {
+        if raw.kind != tag::SHARED_ARRAY_BUFFER
+            || raw.len < Mailbox::HEADER
+            || raw.value == 0
+            || !aligned
+        {
             let kind = raw.kind;
             // SAFETY: as above; the handle is not kept, so free it now.
             unsafe { (self.v8.api.free_value)(self.id, delivery.handle) };
@@ -564,7 +592,8 @@ impl Mailbox {
         if self.word(0).load(Ordering::SeqCst) != 1 {
             return None;
         }
-        let length = (self.word(3).load(Ordering::SeqCst).max(0) as usize).min(self.len - Self::HEADER);
+        let length =
+            (self.word(3).load(Ordering::SeqCst).max(0) as usize).min(self.len - Self::HEADER);
         // SAFETY: the state word is "full", so JS has finished writing these
         // bytes and will not touch them until we store "empty" below.
         let bytes = unsafe { std::slice::from_raw_parts(self.base.add(Self::HEADER), length) };
