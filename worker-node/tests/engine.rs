@@ -254,6 +254,9 @@ fn top_level_throw_is_a_runtime_error_at_load() {
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Runtime);
     assert!(error.message.contains("boom at load"));
+    // The isolate takes the next Worker after a failed load.
+    isolate.load(&single(TORTURE)).unwrap();
+    assert_eq!(json(&call(&mut isolate, "ok", "6"))["echo"], 6);
 }
 
 #[test]
@@ -406,9 +409,13 @@ fn wall_time_limit_can_be_milliseconds() {
     isolate
         .load(&single("export default { async wait() { await new Promise(r => setTimeout(r, 5000)); return 1; } };"))
         .unwrap();
-    let outcome = call(&mut isolate, "wait", "null");
-    assert!(outcome.stats.run_ms < 2000.0);
-    assert_eq!(expect_error(outcome).kind, ErrorKind::Timeout);
+    let error = expect_error(call(&mut isolate, "wait", "null"));
+    assert_eq!(error.kind, ErrorKind::Timeout);
+    assert!(
+        error.message.contains("wall-time limit of 20 ms"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -539,4 +546,25 @@ fn large_results_fall_back_to_a_drain_evaluation() {
         let value = json(&call(&mut isolate, "big", &n.to_string()));
         assert_eq!(value.as_str().map(str::len), Some(n));
     }
+}
+
+#[test]
+fn top_level_infinite_loop_times_out_at_load() {
+    let mut isolate = Isolate::new(Limits {
+        wall_time: Duration::from_millis(50),
+        ..limits()
+    })
+    .unwrap();
+    let error = isolate
+        .load(&single("while (true) {}\nexport default {};"))
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Timeout);
+    // The load had the 5 s floor, not the 50 ms invocation limit.
+    assert!(
+        error.message.contains("limit of 5000 ms"),
+        "{}",
+        error.message
+    );
+    isolate.load(&single(TORTURE)).unwrap();
+    assert_eq!(json(&call(&mut isolate, "ok", "5"))["echo"], 5);
 }

@@ -37,6 +37,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// How long a terminated evaluation may take to hand back control before the
 /// isolate is considered wedged and disposed.
 const TERMINATION_GRACE: Duration = Duration::from_millis(250);
+/// The least wall and CPU time a Worker's load (its top-level code) gets.
+const LOAD_TIME_FLOOR: Duration = Duration::from_secs(5);
 /// Limit for setting up a fresh isolate's runtime.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -119,7 +121,9 @@ impl Isolate {
         }
         let script = loader::compile_bundle(bundle)
             .map_err(|e| WorkerError::new(ErrorKind::Compile, e.to_string()))?;
-        if self.worker.is_some() {
+        // A fresh context for every Worker: one that held another Worker, or
+        // that a failed load or a limit disposed, is replaced.
+        if self.worker.is_some() || self.context.is_none() {
             self.reset_context()?;
         }
         self.worker = Some(LoadedBundle {
@@ -160,7 +164,7 @@ impl Isolate {
         let inv = self.next_invocation - 1;
         let started = Instant::now();
         let code = format!("__edge.invoke({message})");
-        let (result, cpu_used) = self.drive(code, host, |message| match message {
+        let (result, cpu_used) = self.drive(code, self.limits, host, |message| match message {
             Message::Done { inv: done, .. } => *done == inv,
             _ => false,
         });
@@ -321,7 +325,15 @@ impl Isolate {
         };
         // The loader's script sets `__edge_main`; `__edge.load()` then awaits it.
         let code = format!("{script}\n;__edge.load()");
-        let (result, _) = self.drive(code, &NoHostFunctions, |message| {
+        // A load gets at least LOAD_TIME_FLOOR: an invocation limit of a few
+        // milliseconds is about the request, not about evaluating modules,
+        // while a top-level infinite loop is still stopped.
+        let limits = Limits {
+            wall_time: self.limits.wall_time.max(LOAD_TIME_FLOOR),
+            cpu_time: self.limits.cpu_time.max(LOAD_TIME_FLOOR),
+            ..self.limits
+        };
+        let (result, _) = self.drive(code, limits, &NoHostFunctions, |message| {
             matches!(message, Message::Loaded { .. } | Message::Failed { .. })
         });
         match result {
@@ -350,10 +362,10 @@ impl Isolate {
     fn drive(
         &mut self,
         first: String,
+        limits: Limits,
         host: &dyn HostFunctions,
         wanted: impl Fn(&Message) -> bool,
     ) -> (Result<Message, WorkerError>, Duration) {
-        let limits = self.limits;
         let Some(context) = self.context.as_ref() else {
             return (
                 Err(WorkerError::new(ErrorKind::Crashed, "the isolate is gone")),
