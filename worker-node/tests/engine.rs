@@ -249,11 +249,16 @@ fn top_level_throw_is_a_runtime_error_at_load() {
     let mut isolate = Isolate::new(limits()).unwrap();
     let error = isolate
         .load(&single(
-            "throw new Error('boom at load');\nexport default {};",
+            "console.log('starting up');\nthrow new Error('boom at load');\nexport default {};",
         ))
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Runtime);
     assert!(error.message.contains("boom at load"));
+    assert!(
+        error.message.contains("[log] starting up"),
+        "what the Worker logged before failing: {}",
+        error.message
+    );
     // The isolate takes the next Worker after a failed load.
     isolate.load(&single(TORTURE)).unwrap();
     assert_eq!(json(&call(&mut isolate, "ok", "6"))["echo"], 6);

@@ -343,10 +343,17 @@ impl Isolate {
                 }
                 Ok(logs)
             }
-            Ok(Message::Failed { kind, message, .. }) => {
+            Ok(Message::Failed {
+                kind,
+                message,
+                logs,
+            }) => {
                 // A Worker whose top level throws leaves a half-built context.
                 self.dispose_context();
-                Err(WorkerError::new(parse_kind(&kind), message))
+                Err(WorkerError::new(
+                    parse_kind(&kind),
+                    with_console(message, &logs),
+                ))
             }
             Ok(_) => unreachable!("drive returns only the awaited message"),
             Err(error) => {
@@ -575,7 +582,6 @@ enum Message {
         kind: String,
         message: String,
         #[serde(default)]
-        #[allow(dead_code)]
         logs: Vec<LogLine>,
     },
     Done {
@@ -690,6 +696,23 @@ fn value_from_wire(
         }
         None => Ok(InvocationValue::Json("null".into())),
     }
+}
+
+/// A failed load's message followed by what the Worker logged before it
+/// failed (a load has no outcome to carry logs), at most 20 lines.
+fn with_console(message: String, logs: &[LogLine]) -> String {
+    const MAX_LINES: usize = 20;
+    if logs.is_empty() {
+        return message;
+    }
+    let mut text = format!("{message}\nconsole output before the failure:");
+    for line in logs.iter().take(MAX_LINES) {
+        text.push_str(&format!("\n[{}] {}", line.level, line.message));
+    }
+    if logs.len() > MAX_LINES {
+        text.push_str(&format!("\n({} more lines)", logs.len() - MAX_LINES));
+    }
+    text
 }
 
 fn parse_kind(kind: &str) -> ErrorKind {

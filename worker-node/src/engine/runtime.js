@@ -307,7 +307,8 @@
   const api = {
     // Resolves the loader's `__edge_main` into the Worker object.
     load: entry(() => {
-      takeLogs();
+      // The loader's script ran just before this call, in the same
+      // evaluation: what the modules logged so far belongs to the load.
       Promise.resolve(globalThis.__edge_main)
         .then((namespace) => {
           const candidate = namespace && namespace.default;
