@@ -190,19 +190,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
-        let mut batch = sled::Batch::default();
-        for item in self.log.range(index_key(log_id.index)..) {
-            let (k, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
-            batch.remove(k);
-        }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
-        self.db
-            .flush_async()
-            .await
-            .map_err(|e| StorageIOError::write_logs(&e))?;
-        Ok(())
+        self.remove_durably(index_key(log_id.index)..).await
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
@@ -211,8 +199,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.put_meta(LAST_PURGED, &log_id)
             .await
             .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.remove_durably(..=index_key(log_id.index)).await
+    }
+}
+
+impl LogStore {
+    /// Removes the log entries whose keys fall in `range` in one batch and
+    /// flushes, so the removal is durable when this returns.
+    async fn remove_durably<R>(&self, range: R) -> StorageResult<()>
+    where
+        R: std::ops::RangeBounds<[u8; 8]>,
+    {
         let mut batch = sled::Batch::default();
-        for item in self.log.range(..=index_key(log_id.index)) {
+        for item in self.log.range(range) {
             let (k, _) = item.map_err(|e| StorageIOError::write_logs(&e))?;
             batch.remove(k);
         }

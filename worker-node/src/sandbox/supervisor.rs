@@ -156,6 +156,16 @@ struct State {
 }
 
 impl State {
+    /// Hands `sandbox` to `tenant` for good (a sandbox never changes tenant).
+    fn assign(&mut self, sandbox: &Arc<SandboxProcess>, tenant: &str) {
+        let _ = sandbox.tenant.set(tenant.to_owned());
+        self.assigned.insert(sandbox.id, sandbox.clone());
+        self.tenants
+            .entry(tenant.to_owned())
+            .or_default()
+            .push(sandbox.id);
+    }
+
     fn total(&self) -> usize {
         self.warm.len() + self.spawning + self.assigned.len()
     }
@@ -390,13 +400,7 @@ impl Supervisor {
             }
             state.warm.retain(|s| !s.is_dead());
             if let Some(sandbox) = state.warm.pop() {
-                let _ = sandbox.tenant.set(tenant.to_owned());
-                state.assigned.insert(sandbox.id, sandbox.clone());
-                state
-                    .tenants
-                    .entry(tenant.to_owned())
-                    .or_default()
-                    .push(sandbox.id);
+                state.assign(&sandbox, tenant);
                 inner.reserve(&sandbox, isolate, memory);
                 drop(state);
                 inner.refill.notify_one();
@@ -417,13 +421,7 @@ impl Supervisor {
         state.spawning -= 1;
         match spawned {
             Ok(sandbox) => {
-                let _ = sandbox.tenant.set(tenant.to_owned());
-                state.assigned.insert(sandbox.id, sandbox.clone());
-                state
-                    .tenants
-                    .entry(tenant.to_owned())
-                    .or_default()
-                    .push(sandbox.id);
+                state.assign(&sandbox, tenant);
                 inner.reserve(&sandbox, isolate, memory);
                 Ok((sandbox, false))
             }
