@@ -1,4 +1,4 @@
-// A sample Worker: `edgectl exec --file examples/hello.ts --module ./greeting.ts=examples/greeting.ts --call greet --input '{"name":"edge"}'`
+// A sample Worker: `edgectl exec --file examples/hello.ts --call greet --input '{"name":"edge"}'`
 // or the same with `--fetch 'https://example.test/hi?name=edge'` instead of --call.
 import { greeting, type Greeting } from "./greeting.ts";
 

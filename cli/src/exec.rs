@@ -22,6 +22,7 @@ use worker_node::engine::Limits;
 use worker_node::engine::Module;
 use worker_node::engine::NoHostFunctions;
 use worker_node::engine::WorkerError;
+use worker_node::loader;
 use worker_node::sandbox::SandboxConfig;
 use worker_node::sandbox::Supervisor;
 
@@ -32,6 +33,8 @@ pub struct ExecArgs {
     #[arg(long)]
     file: PathBuf,
     /// Another module of the bundle, as SPECIFIER=PATH (e.g. ./util.ts=src/util.ts).
+    /// Modules the bundle imports with relative specifiers are also found on
+    /// disk, next to --file, without this flag.
     #[arg(long = "module", value_name = "SPECIFIER=PATH")]
     modules: Vec<String>,
     /// Call this method of the default export with --input.
@@ -91,10 +94,12 @@ fn prepare(args: &ExecArgs) -> Result<(Bundle, Invocation, Limits), UsageError> 
             source: read(Path::new(path))?,
         });
     }
-    let bundle = Bundle {
+    let mut bundle = Bundle {
         modules,
         main_module: main_name,
     };
+    let root = args.file.parent().unwrap_or(Path::new("."));
+    gather_imports(&mut bundle, root)?;
     let invocation = match &args.call {
         Some(method) => {
             serde_json::from_str::<Value>(&args.input)
@@ -135,6 +140,39 @@ fn prepare(args: &ExecArgs) -> Result<(Bundle, Invocation, Limits), UsageError> 
         ..Limits::default()
     };
     Ok((bundle, invocation, limits))
+}
+
+/// Most modules `edgectl exec` reads from disk on its own for one bundle.
+const MAX_GATHERED_MODULES: usize = 256;
+
+/// Adds to `bundle` the modules it imports that are files under `root` (the
+/// main module's directory), the way the loader resolves specifiers: the
+/// loader names each import it cannot resolve, and that import's candidates
+/// are looked up on disk. Imports that stay unresolved are left for the load
+/// to report; nothing outside `root` is read.
+fn gather_imports(bundle: &mut Bundle, root: &Path) -> Result<(), UsageError> {
+    for _ in 0..MAX_GATHERED_MODULES {
+        let Err(error) = loader::compile_bundle(bundle) else {
+            return Ok(());
+        };
+        let Some(specifier) = &error.unresolved else {
+            return Ok(());
+        };
+        let found = loader::import_candidates(specifier, &error.module)
+            .into_iter()
+            .find(|name| root.join(name).is_file());
+        let Some(name) = found else {
+            return Ok(());
+        };
+        let source = read(&root.join(&name))?;
+        bundle.modules.push(Module {
+            name: format!("./{name}"),
+            source,
+        });
+    }
+    Err(UsageError(format!(
+        "the bundle imports more than {MAX_GATHERED_MODULES} modules; pass them with --module"
+    )))
 }
 
 /// The main module's specifier: its file name, as other modules import it.

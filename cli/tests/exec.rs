@@ -226,3 +226,47 @@ fn missing_engine_library_says_how_to_fix_it() {
         "{message}"
     );
 }
+
+#[test]
+fn imported_modules_are_found_next_to_the_main_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app/main.ts",
+        "import { twice } from './lib/math';\nimport type { Shape } from './types.ts';\nexport default { run(n: number): number { return twice(n); } };\n",
+    );
+    write(
+        dir.path(),
+        "app/lib/math.ts",
+        "import { one } from '../one.js';\nexport const twice = (n: number): number => 2 * n + one - 1;\n",
+    );
+    write(dir.path(), "app/one.ts", "export const one = 1;\n");
+    // Outside the main module's directory: never read, even if imported.
+    write(dir.path(), "secret.ts", "export const s = 1;\n");
+    let (code, value, _) = edgectl(
+        &[
+            "exec",
+            "--file",
+            "app/main.ts",
+            "--call",
+            "run",
+            "--input",
+            "21",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{value}");
+    assert_eq!(value["value"], 42);
+
+    write(
+        dir.path(),
+        "app/escape.ts",
+        "import { s } from '../secret.ts';\nexport default { run() { return s; } };\n",
+    );
+    let (code, value, _) = edgectl(
+        &["exec", "--file", "app/escape.ts", "--call", "run"],
+        dir.path(),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(value["error"]["kind"], "compile", "{value}");
+}

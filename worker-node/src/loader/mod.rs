@@ -46,6 +46,10 @@ pub struct CompileError {
     pub line: u32,
     pub column: u32,
     pub message: String,
+    /// For an import that names no module of the bundle: its specifier, so
+    /// tools that gather a bundle from disk can look for it
+    /// ([`import_candidates`]).
+    pub unresolved: Option<String>,
 }
 
 impl CompileError {
@@ -55,6 +59,7 @@ impl CompileError {
             line: 0,
             column: 0,
             message,
+            unresolved: None,
         }
     }
 }
@@ -66,6 +71,17 @@ const RUNTIME: &str = include_str!("runtime.js");
 
 const FACTORY_PARAMS: &str = "__vite_ssr_exports__, __vite_ssr_import__, \
     __vite_ssr_dynamic_import__, __vite_ssr_exportAll__, __vite_ssr_import_meta__";
+
+/// The module names (bundle-relative, like `lib/util.ts`) that `specifier`,
+/// imported by module `importer`, may name, in the order the loader tries
+/// them; empty for a specifier that can only name something outside the
+/// bundle. For tools that gather a bundle's modules from disk.
+pub fn import_candidates(specifier: &str, importer: &str) -> Vec<String> {
+    match resolve::canonical_module_name(importer) {
+        Ok(importer) => resolve::candidates_for(specifier, &importer),
+        Err(_) => Vec::new(),
+    }
+}
 
 /// Compiles `bundle` into one classic script (see the module docs for its contract).
 ///

@@ -64,6 +64,15 @@ pub fn display_name(canonical: &str) -> String {
 /// Candidates: the exact path; for `.js`/`.mjs`/`.cjs`, the same path with
 /// `.ts`/`.mts`/`.cts`; the path plus an extension; `<path>/index` plus an extension.
 pub fn resolve(specifier: &str, importer: &str, modules: &BTreeSet<String>) -> Option<String> {
+    candidates_for(specifier, importer)
+        .into_iter()
+        .find(|c| modules.contains(c))
+}
+
+/// Every module name `specifier` (imported by the canonical `importer`) may
+/// name, in the order [`resolve`] tries them; empty when it names nothing
+/// inside a bundle.
+pub fn candidates_for(specifier: &str, importer: &str) -> Vec<String> {
     let joined = if let Some(rest) = specifier.strip_prefix(URL_PREFIX) {
         rest.to_owned()
     } else if specifier.starts_with("./")
@@ -76,10 +85,12 @@ pub fn resolve(specifier: &str, importer: &str, modules: &BTreeSet<String>) -> O
     } else if specifier.starts_with('/') {
         specifier.to_owned()
     } else {
-        return None;
+        return Vec::new();
     };
-    let base = normalize_path(&joined)?;
-    candidates(&base).into_iter().find(|c| modules.contains(c))
+    match normalize_path(&joined) {
+        Some(base) => candidates(&base),
+        None => Vec::new(),
+    }
 }
 
 fn candidates(base: &str) -> Vec<String> {
@@ -120,6 +131,16 @@ mod tests {
         assert!(canonical_module_name("../x.js").is_err());
         assert!(canonical_module_name("./").is_err());
         assert!(canonical_module_name("").is_err());
+    }
+
+    #[test]
+    fn loader_candidates_stay_inside_the_bundle() {
+        assert_eq!(
+            candidates_for("./util.js", "lib/main.ts")[..2],
+            ["lib/util.js".to_owned(), "lib/util.ts".to_owned()]
+        );
+        assert!(candidates_for("../../x.ts", "lib/main.ts").is_empty());
+        assert!(candidates_for("lodash", "main.ts").is_empty());
     }
 
     #[test]

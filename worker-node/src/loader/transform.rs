@@ -62,6 +62,7 @@ pub fn compile_module(cx: &ModuleContext<'_>, source: &str) -> Result<String, Co
             line,
             column,
             message,
+            unresolved: None,
         }
     };
     let from_diagnostic = |d: &OxcDiagnostic| {
@@ -130,7 +131,11 @@ pub fn compile_module(cx: &ModuleContext<'_>, source: &str) -> Result<String, Co
     };
     rewriter.visit_program(&mut program);
     if let Some((offset, specifier)) = rewriter.first_unresolved {
-        return Err(error_at(Some(offset), unresolved_message(cx, &specifier)));
+        let message = unresolved_message(cx, &specifier);
+        return Err(CompileError {
+            unresolved: Some(specifier),
+            ..error_at(Some(offset), message)
+        });
     }
 
     ModuleRunnerTransform::new().transform(&allocator, &mut program, scoping);
