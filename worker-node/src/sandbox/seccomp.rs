@@ -25,7 +25,7 @@ use seccompiler::SeccompFilter;
 use seccompiler::SeccompRule;
 use seccompiler::TargetArch;
 
-/// Everything a running sandbox may call.
+/// Everything a running sandbox may call (besides [`REFUSED`]).
 const ALLOWED: &[i64] = &[
     // I/O on descriptors it holds: the socket, /proc files it reads.
     libc::SYS_read,
@@ -96,24 +96,16 @@ const ALLOWED: &[i64] = &[
     libc::SYS_getrusage,
     libc::SYS_getrandom,
     libc::SYS_uname,
-    // Networking, answered with EPERM by the second filter.
-    libc::SYS_socket,
-    libc::SYS_socketpair,
-    libc::SYS_connect,
-    libc::SYS_bind,
-    libc::SYS_listen,
-    libc::SYS_accept,
-    libc::SYS_accept4,
-    // Refused too (EPERM): ICU's time zone detection reads the
-    // /etc/localtime link, and then falls back to UTC.
-    libc::SYS_readlink,
-    libc::SYS_readlinkat,
 ];
 
-/// Calls on the allow list that are answered EPERM rather than run.
+/// Calls that are answered EPERM rather than run (or kill the sandbox):
+/// code that tries them gets an error it can handle.
 const REFUSED: &[i64] = &[
+    // ICU's time zone detection reads the /etc/localtime link, and then
+    // falls back to UTC.
     libc::SYS_readlink,
     libc::SYS_readlinkat,
+    // Networking: the sandbox has no network, and says so.
     libc::SYS_socket,
     libc::SYS_socketpair,
     libc::SYS_connect,
@@ -142,7 +134,9 @@ pub(super) fn install() -> Result<(), String> {
     if !cfg!(target_arch = "x86_64") {
         return Err("the filter is written for x86_64 only".into());
     }
-    let allow = compile(ALLOWED, SeccompAction::KillProcess, SeccompAction::Allow)?;
+    // Refused calls must pass the kill filter to reach the refusing one.
+    let passing: Vec<i64> = ALLOWED.iter().chain(REFUSED).copied().collect();
+    let allow = compile(&passing, SeccompAction::KillProcess, SeccompAction::Allow)?;
     let refuse = compile(
         REFUSED,
         SeccompAction::Allow,
