@@ -11,20 +11,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use edge_engine::Bundle;
+use edge_engine::ErrorKind;
+use edge_engine::HttpRequest;
+use edge_engine::Invocation;
+use edge_engine::InvocationValue;
+use edge_engine::Limits;
+use edge_engine::Module;
+use edge_engine::NoHostFunctions;
+use edge_engine::WorkerError;
+use edge_engine::loader;
+use edge_sandbox::SandboxConfig;
+use edge_sandbox::Supervisor;
 use serde_json::Value;
 use serde_json::json;
-use worker_node::engine::Bundle;
-use worker_node::engine::ErrorKind;
-use worker_node::engine::HttpRequest;
-use worker_node::engine::Invocation;
-use worker_node::engine::InvocationValue;
-use worker_node::engine::Limits;
-use worker_node::engine::Module;
-use worker_node::engine::NoHostFunctions;
-use worker_node::engine::WorkerError;
-use worker_node::loader;
-use worker_node::sandbox::SandboxConfig;
-use worker_node::sandbox::Supervisor;
 
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("invocation").args(["call", "fetch"]))]
@@ -190,7 +190,7 @@ fn read(path: &Path) -> Result<String, UsageError> {
 }
 
 /// Runs the Worker exactly as a worker node does: in a sandbox process (this
-/// binary re-executed, see `worker_node::sandbox`) with its memory cgroup,
+/// binary re-executed, see `edge_sandbox`) with its memory cgroup,
 /// empty network namespace and seccomp filter, through the supervisor.
 fn execute(bundle: &Bundle, invocation: &Invocation, limits: Limits) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -224,7 +224,7 @@ async fn execute_sandboxed(bundle: &Bundle, invocation: &Invocation, limits: Lim
     let supervisor = match Supervisor::start(config).await {
         Ok(supervisor) => supervisor,
         Err(e) => {
-            print_error(&WorkerError::new(ErrorKind::Crashed, e));
+            print_error(&WorkerError::new(ErrorKind::Crashed, e.to_string()));
             return ExitCode::from(1);
         }
     };
@@ -304,7 +304,7 @@ fn print_error(error: &WorkerError) {
     );
 }
 
-fn print_logs(lines: &[worker_node::engine::LogLine]) {
+fn print_logs(lines: &[edge_engine::LogLine]) {
     for line in lines {
         eprintln!("[{}] {}", line.level, line.message);
     }

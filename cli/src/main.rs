@@ -37,7 +37,7 @@ enum Command {
 
 fn main() -> ExitCode {
     // A sandbox is this binary re-executed: serve it and never return.
-    worker_node::sandbox::run_child_if_requested();
+    edge_sandbox::run_child_if_requested();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

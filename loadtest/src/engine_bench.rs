@@ -8,13 +8,13 @@ use std::time::Instant;
 use anyhow::Context;
 use anyhow::Result;
 use anyhow::bail;
+use edge_engine::InvocationValue;
+use edge_engine::Isolate;
+use edge_engine::Limits;
+use edge_engine::NoHostFunctions;
+use edge_engine::V8;
 use serde_json::Value;
 use serde_json::json;
-use worker_node::engine::InvocationValue;
-use worker_node::engine::Isolate;
-use worker_node::engine::Limits;
-use worker_node::engine::NoHostFunctions;
-use worker_node::engine::V8;
 
 use crate::stats::Summary;
 use crate::stats::round;
@@ -189,6 +189,9 @@ fn node_baseline(runs: usize, expected: &str) -> Result<Option<Summary>> {
         if same != serde_json::from_str::<Value>(expected)? {
             bail!("node computed {printed}, the isolate {expected}");
         }
+        // A breath between process launches, so each baseline run starts on
+        // a quiet machine; this is a synchronous benchmark loop, not async code.
+        #[allow(clippy::disallowed_methods)]
         std::thread::sleep(Duration::from_millis(1));
     }
     Ok(Some(Summary::of(&samples)))

@@ -36,7 +36,7 @@ enum Scenario {
 
 fn main() -> Result<()> {
     // Sandboxes are this binary re-executed: serve one and never return.
-    worker_node::sandbox::run_child_if_requested();
+    edge_sandbox::run_child_if_requested();
     let cli = Cli::parse();
     let report = match cli.scenario {
         Scenario::Engine(args) => engine_bench::run(&args)?,

@@ -11,20 +11,23 @@ use std::time::Instant;
 use anyhow::Context;
 use anyhow::Result;
 use anyhow::bail;
+use edge_engine::Isolate;
+use edge_engine::Limits;
+use edge_engine::NoHostFunctions;
+use edge_sandbox::SandboxConfig;
+use edge_sandbox::Supervisor;
+use edge_sandbox::private_memory;
 use serde_json::Value;
 use serde_json::json;
-use worker_node::engine::Isolate;
-use worker_node::engine::Limits;
-use worker_node::engine::NoHostFunctions;
-use worker_node::sandbox::SandboxConfig;
-use worker_node::sandbox::Supervisor;
-use worker_node::sandbox::private_memory;
 
 use crate::stats::Summary;
 use crate::stats::round;
 use crate::workload;
 use crate::workload::call;
 use crate::workload::ms;
+
+/// How long the benchmark waits for the warm pool to fill.
+const WARM_POOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(clap::Args)]
 pub struct SandboxArgs {
@@ -106,7 +109,7 @@ async fn run_async(args: &SandboxArgs) -> Result<Value> {
     let mut load_end_to_end = Vec::new();
     let mut fresh_private = Vec::new();
     for n in 0..args.assignments {
-        if !warm.wait_warm(2, Duration::from_secs(60)).await {
+        if !warm.wait_warm(2, WARM_POOL_TIMEOUT).await {
             bail!("the warm pool did not refill");
         }
         let t = Instant::now();
@@ -130,7 +133,7 @@ async fn run_async(args: &SandboxArgs) -> Result<Value> {
         .load("calls", &workload::bundle(Some(0)), limits())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let host: Arc<dyn worker_node::engine::HostFunctions> = Arc::new(NoHostFunctions);
+    let host: Arc<dyn edge_engine::HostFunctions> = Arc::new(NoHostFunctions);
     let mut sandboxed = Vec::with_capacity(args.calls);
     for _ in 0..args.calls {
         let t = Instant::now();
@@ -214,7 +217,7 @@ async fn density(args: &SandboxArgs) -> Result<Value> {
     }
     let load_secs = started.elapsed().as_secs_f64();
     // Every isolate answers, so none is a dead placeholder.
-    let host: Arc<dyn worker_node::engine::HostFunctions> = Arc::new(NoHostFunctions);
+    let host: Arc<dyn edge_engine::HostFunctions> = Arc::new(NoHostFunctions);
     for handle in handles.iter().step_by(args.per_sandbox / 4 + 1) {
         supervisor
             .invoke(handle, &call(), host.clone())

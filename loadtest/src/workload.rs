@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use worker_node::engine::Bundle;
-use worker_node::engine::Invocation;
+use edge_engine::Bundle;
+use edge_engine::Invocation;
 
 pub const WORKER: &str = r#"
 export default {

@@ -6,9 +6,17 @@
 //!   tenants, billing ledger and cluster membership.
 //! - `RaftTransport`: Raft messages between control-plane nodes.
 //!
-//! The code is generated at build time from `edge/v1/*.proto`.
+//! The code is generated at build time from `edge/v1/*.proto`. Beside it live
+//! the two definitions every component must share exactly: [`code_hash`] and
+//! the billing vocabulary ([`billing`]: [`UtcDay`], [`UniqueWorker`]).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod billing;
+
+pub use billing::UniqueWorker;
+pub use billing::UtcDay;
 
 /// The code hash that names one version of a Worker (`WorkerRef.code_hash`):
 /// sha256, hex, over the main module's name and then every module's name and

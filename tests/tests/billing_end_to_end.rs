@@ -6,22 +6,22 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use edge_engine::Bundle;
+use edge_engine::Invocation;
+use edge_engine::InvocationValue;
+use edge_engine::Limits;
+use edge_engine::NoHostFunctions;
+use edge_proto::UtcDay;
 use edge_proto::v1 as pb;
+use edge_sandbox::SandboxConfig;
+use edge_sandbox::Supervisor;
 use edge_tests::Cluster;
 use edge_tests::NodeOptions;
 use edge_tests::binary;
 use edge_tests::create_tenants;
+use worker_node::billing::Outbox;
 use worker_node::cache::CacheConfig;
 use worker_node::cache::Workers;
-use worker_node::cache::utc_day;
-use worker_node::engine::Bundle;
-use worker_node::engine::Invocation;
-use worker_node::engine::InvocationValue;
-use worker_node::engine::Limits;
-use worker_node::engine::NoHostFunctions;
-use worker_node::outbox::Outbox;
-use worker_node::sandbox::SandboxConfig;
-use worker_node::sandbox::Supervisor;
 
 /// One simulated worker node: a sandbox supervisor, its cache and its outbox.
 async fn worker_node(name: &str, dir: &std::path::Path) -> (Workers, Arc<Outbox>) {
@@ -103,7 +103,7 @@ async fn each_unique_worker_is_billed_once_per_day_across_nodes_and_invocations(
         assert_eq!(outbox.pending_len(), 0);
     }
 
-    let today = utc_day(SystemTime::now());
+    let today = UtcDay::of(SystemTime::now()).to_string();
     let export = client
         .export_billing(pb::ExportBillingRequest {
             from_day: today.clone(),

@@ -1,73 +1,54 @@
-//! The loaded-Worker cache and the billing load events.
+//! The loaded-Worker cache.
 //!
 //! A Worker is identified by (tenant, worker id, code hash): the same
 //! (tenant, id) with other code is another Worker, loaded and billed apart.
 //! Loaded Workers stay in their sandbox isolates, least recently used first
 //! out when the node's memory budget (or a tenant's or sandbox's budget) is
-//! full. The first use of a Worker on a UTC day emits a [`LoadEvent`] to the
-//! node's [`LoadSink`] (the durable outbox), which the control plane bills
-//! once per (tenant, worker, code hash, day).
+//! full. Every use goes through [`crate::billing`], which records a Worker's
+//! first use of a UTC day before the invocation is served.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::time::SystemTime;
 
-use sha2::Digest;
-use sha2::Sha256;
+use edge_engine::Bundle;
+use edge_engine::HostFunctions;
+use edge_engine::Invocation;
+use edge_engine::InvocationStats;
+use edge_engine::Limits;
+use edge_engine::Outcome;
+use edge_engine::WorkerError;
+use edge_sandbox::IsolateHandle;
+use edge_sandbox::LoadError;
+use edge_sandbox::Supervisor;
+use parking_lot::Mutex;
 
-use crate::engine::Bundle;
-use crate::engine::ErrorKind;
-use crate::engine::HostFunctions;
-use crate::engine::Invocation;
-use crate::engine::InvocationStats;
-use crate::engine::Limits;
-use crate::engine::Outcome;
-use crate::engine::WorkerError;
-use crate::sandbox::IsolateHandle;
-use crate::sandbox::LoadError;
-use crate::sandbox::Supervisor;
+use crate::billing::Billing;
+use crate::billing::Clock;
+use crate::billing::LoadSink;
+
+/// How many times a load makes room (evicting one Worker each time) before
+/// it gives up.
+const MAX_EVICTIONS_PER_LOAD: usize = 16;
 
 /// What makes a Worker unique, for caching and for billing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkerKey {
+    /// The tenant that owns it.
     pub tenant: String,
+    /// Its id, chosen by the tenant.
     pub worker_id: String,
     /// Hex sha256 of the bundle ([`code_hash`]).
     pub code_hash: String,
 }
 
-/// A billable load: the first load (or use) of a Worker on a UTC day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadEvent {
-    pub tenant: String,
-    pub worker_id: String,
-    pub code_hash: String,
-    /// The UTC calendar day, `YYYY-MM-DD`.
-    pub day: String,
-    /// Unique per (tenant, worker id, code hash, day) and derived from them,
-    /// so a repeat from any node or retry is recognised as the same load.
-    pub load_id: String,
-}
-
-/// What a [`LoadSink`] returns: done once the event is durable.
-pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
-
-/// Receives billing load events; the durable outbox implements it. The
-/// invocation that caused the load waits for the future, so no Worker is
-/// served before its billing record is durable.
-pub trait LoadSink: Send + Sync {
-    fn first_load_today(&self, event: LoadEvent) -> SinkFuture<'_>;
-}
-
-/// Discards load events (tools that bill nothing, like `edgectl exec`).
-pub struct NoLoadSink;
-
-impl LoadSink for NoLoadSink {
-    fn first_load_today(&self, _event: LoadEvent) -> SinkFuture<'_> {
-        Box::pin(async { Ok(()) })
+impl WorkerKey {
+    /// The unique Worker billing counts this as.
+    pub fn unique_worker(&self) -> edge_proto::UniqueWorker<'_> {
+        edge_proto::UniqueWorker {
+            tenant: &self.tenant,
+            worker_id: &self.worker_id,
+            code_hash: &self.code_hash,
+        }
     }
 }
 
@@ -81,39 +62,6 @@ pub fn code_hash(bundle: &Bundle) -> String {
             .iter()
             .map(|m| (m.name.as_str(), m.source.as_str())),
     )
-}
-
-/// The UTC calendar day of `time`, as `YYYY-MM-DD`.
-pub fn utc_day(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn load_id(key: &WorkerKey, day: &str) -> String {
-    let mut hasher = Sha256::new();
-    for part in [&key.tenant, &key.worker_id, &key.code_hash, &day.to_owned()] {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hex::encode(&hasher.finalize()[..16])
 }
 
 /// Cache settings, part of the worker node's config.
@@ -134,9 +82,6 @@ impl Default for CacheConfig {
         }
     }
 }
-
-/// A clock, so tests can cross midnight.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 struct Entry {
     handle: IsolateHandle,
@@ -190,20 +135,16 @@ pub struct Acquired {
 pub struct Workers {
     supervisor: Arc<Supervisor>,
     config: CacheConfig,
-    sink: Arc<dyn LoadSink>,
-    clock: Clock,
+    billing: Billing,
     lru: Mutex<Lru>,
-    /// The last day each Worker was billed.
-    billed: Mutex<HashMap<WorkerKey, String>>,
-    /// One load at a time per Worker, so concurrent first calls load once.
+    /// One load at a time per Worker, so concurrent first calls load once;
+    /// a gate is dropped when its last user is done, so the map holds only
+    /// Workers being fetched right now.
     loading: Mutex<HashMap<WorkerKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Workers {
+    /// A cache over `supervisor` that bills first loads of the day to `sink`.
     pub fn new(
         supervisor: Arc<Supervisor>,
         config: CacheConfig,
@@ -212,41 +153,41 @@ impl Workers {
         Workers {
             supervisor,
             config,
-            sink,
-            clock: Arc::new(SystemTime::now),
+            billing: Billing::new(sink),
             lru: Mutex::new(Lru::default()),
-            billed: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
         }
     }
 
     /// Replaces the clock that decides the billing day.
     pub fn with_clock(mut self, clock: Clock) -> Workers {
-        self.clock = clock;
+        self.billing.set_clock(clock);
         self
     }
 
+    /// The supervisor whose sandboxes hold the Workers.
     pub fn supervisor(&self) -> &Arc<Supervisor> {
         &self.supervisor
     }
 
     /// Number of loaded Workers.
     pub fn len(&self) -> usize {
-        lock(&self.lru).entries.len()
+        self.lru.lock().entries.len()
     }
 
+    /// Whether no Worker is loaded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Memory charged to loaded Workers, bytes.
     pub fn charged_bytes(&self) -> u64 {
-        lock(&self.lru).charged
+        self.lru.lock().charged
     }
 
     /// Whether this exact Worker is loaded.
     pub fn contains(&self, key: &WorkerKey) -> bool {
-        lock(&self.lru).entries.contains_key(key)
+        self.lru.lock().entries.contains_key(key)
     }
 
     /// Runs one invocation of a Worker, loading it first if it is not
@@ -277,7 +218,7 @@ impl Workers {
         };
         let mut outcome = self.supervisor.invoke(&handle, invocation, host).await;
         outcome.stats.load_ms += acquired.load_ms;
-        let mut guard = lock(&self.lru);
+        let mut guard = self.lru.lock();
         let lru = &mut *guard;
         if !handle.is_live() {
             lru.remove(&key);
@@ -300,10 +241,29 @@ impl Workers {
         bundle: &Bundle,
         limits: Limits,
     ) -> Result<(IsolateHandle, Acquired), WorkerError> {
-        let gate = lock(&self.loading).entry(key.clone()).or_default().clone();
-        let _loading = gate.lock().await;
+        let gate = self.loading.lock().entry(key.clone()).or_default().clone();
+        let fetched = {
+            let _turn = gate.lock().await;
+            self.fetch(key, bundle, limits).await
+        };
+        let mut loading = self.loading.lock();
+        // Ours and the map's: nobody else waits on this gate (taking one
+        // needs the map's lock, which we hold).
+        if Arc::strong_count(&gate) <= 2 {
+            loading.remove(key);
+        }
+        fetched
+    }
+
+    /// [`Workers::get`] once the Worker's gate is held.
+    async fn fetch(
+        &self,
+        key: &WorkerKey,
+        bundle: &Bundle,
+        limits: Limits,
+    ) -> Result<(IsolateHandle, Acquired), WorkerError> {
         let cached = {
-            let mut lru = lock(&self.lru);
+            let mut lru = self.lru.lock();
             match lru.touch(key) {
                 Some(handle) if handle.is_live() && handle.limits() == limits => Some(handle),
                 Some(_) => {
@@ -317,7 +277,7 @@ impl Workers {
             Some(handle) => (handle, Acquired::default()),
             None => self.load(key, bundle, limits).await?,
         };
-        self.bill(key).await?;
+        self.billing.record_use(key).await?;
         Ok((handle, acquired))
     }
 
@@ -327,39 +287,10 @@ impl Workers {
         bundle: &Bundle,
         limits: Limits,
     ) -> Result<(IsolateHandle, Acquired), WorkerError> {
-        for _ in 0..16 {
+        for _ in 0..MAX_EVICTIONS_PER_LOAD {
             match self.supervisor.load(&key.tenant, bundle, limits).await {
                 Ok(loaded) => {
-                    let charge = self.config.isolate_overhead + loaded.heap_used_bytes;
-                    let evicted = {
-                        let mut guard = lock(&self.lru);
-                        let lru = &mut *guard;
-                        lru.tick += 1;
-                        let tick = lru.tick;
-                        if let Some(old) = lru.remove(key) {
-                            // A stale entry of a dead sandbox: nothing to unload.
-                            drop(old);
-                        }
-                        lru.entries.insert(
-                            key.clone(),
-                            Entry {
-                                handle: loaded.handle.clone(),
-                                charge,
-                                last_used: tick,
-                            },
-                        );
-                        lru.charged += charge;
-                        let mut evicted = Vec::new();
-                        while lru.charged > self.config.memory_budget {
-                            let Some(victim) = lru.victim(None, Some(key)) else {
-                                break;
-                            };
-                            if let Some(entry) = lru.remove(&victim) {
-                                evicted.push(entry.handle);
-                            }
-                        }
-                        evicted
-                    };
+                    let evicted = self.insert_loaded(key, &loaded);
                     for handle in evicted {
                         self.supervisor.unload(&handle).await;
                     }
@@ -373,7 +304,7 @@ impl Workers {
                     // Make room: the tenant's own least recently used Worker
                     // first (its budget may be what is full), else anyone's.
                     let victim = {
-                        let mut lru = lock(&self.lru);
+                        let mut lru = self.lru.lock();
                         let victim = lru
                             .victim(Some(&key.tenant), Some(key))
                             .or_else(|| lru.victim(None, Some(key)));
@@ -390,43 +321,40 @@ impl Workers {
         Err(LoadError::NoCapacity("could not make room for the Worker".into()).into_worker_error())
     }
 
-    /// Records the Worker's first use of the UTC day with the sink; on
-    /// failure the day is not marked, so the next use tries again.
-    async fn bill(&self, key: &WorkerKey) -> Result<(), WorkerError> {
-        let day = utc_day((self.clock)());
-        let first = {
-            let mut billed = lock(&self.billed);
-            match billed.get(key) {
-                Some(last) if *last == day => false,
-                _ => {
-                    billed.insert(key.clone(), day.clone());
-                    true
-                }
+    /// Puts a freshly loaded Worker in the LRU and picks what must leave to
+    /// keep the node's memory budget (never the new Worker itself).
+    fn insert_loaded(&self, key: &WorkerKey, loaded: &edge_sandbox::Loaded) -> Vec<IsolateHandle> {
+        let charge = self.config.isolate_overhead + loaded.heap_used_bytes;
+        let mut guard = self.lru.lock();
+        let lru = &mut *guard;
+        lru.tick += 1;
+        let tick = lru.tick;
+        // A stale entry of a dead sandbox: nothing to unload.
+        lru.remove(key);
+        lru.entries.insert(
+            key.clone(),
+            Entry {
+                handle: loaded.handle.clone(),
+                charge,
+                last_used: tick,
+            },
+        );
+        lru.charged += charge;
+        let mut evicted = Vec::new();
+        while lru.charged > self.config.memory_budget {
+            let Some(victim) = lru.victim(None, Some(key)) else {
+                break;
+            };
+            if let Some(entry) = lru.remove(&victim) {
+                evicted.push(entry.handle);
             }
-        };
-        if !first {
-            return Ok(());
         }
-        let event = LoadEvent {
-            tenant: key.tenant.clone(),
-            worker_id: key.worker_id.clone(),
-            code_hash: key.code_hash.clone(),
-            load_id: load_id(key, &day),
-            day,
-        };
-        if let Err(reason) = self.sink.first_load_today(event).await {
-            lock(&self.billed).remove(key);
-            return Err(WorkerError::new(
-                ErrorKind::Crashed,
-                format!("the billing record of this load could not be written: {reason}"),
-            ));
-        }
-        Ok(())
+        evicted
     }
 
     /// Unloads one Worker.
     pub async fn evict(&self, key: &WorkerKey) {
-        let entry = lock(&self.lru).remove(key);
+        let entry = self.lru.lock().remove(key);
         if let Some(entry) = entry {
             self.supervisor.unload(&entry.handle).await;
         }
@@ -435,21 +363,7 @@ impl Workers {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    #[test]
-    fn utc_days_follow_the_gregorian_calendar() {
-        let at = |secs: u64| utc_day(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(at(0), "1970-01-01");
-        assert_eq!(at(86_399), "1970-01-01");
-        assert_eq!(at(86_400), "1970-01-02");
-        assert_eq!(at(951_782_400), "2000-02-29");
-        assert_eq!(at(1_709_164_800), "2024-02-29");
-        assert_eq!(at(1_735_689_599), "2024-12-31");
-        assert_eq!(at(1_735_689_600), "2025-01-01");
-    }
 
     #[test]
     fn the_node_and_the_control_plane_agree_on_code_hashes() {
@@ -461,7 +375,7 @@ mod tests {
             modules: modules
                 .iter()
                 .rev()
-                .map(|(name, source)| crate::engine::Module {
+                .map(|(name, source)| edge_engine::Module {
                     name: (*name).into(),
                     source: (*source).into(),
                 })
@@ -482,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn other_code_is_another_worker_and_load_ids_name_the_day() {
+    fn other_code_is_another_worker_and_billing_keys_name_the_day() {
         let a = Bundle::single("./main.js", "export default {}");
         let b = Bundle::single("./main.js", "export default { }");
         assert_ne!(code_hash(&a), code_hash(&b));
@@ -492,7 +406,8 @@ mod tests {
             worker_id: "w".into(),
             code_hash: code_hash(&a),
         };
-        assert_eq!(load_id(&key, "2026-01-01"), load_id(&key, "2026-01-01"));
-        assert_ne!(load_id(&key, "2026-01-01"), load_id(&key, "2026-01-02"));
+        let billed = key.unique_worker();
+        assert_eq!(billed.key("2026-01-01"), billed.key("2026-01-01"));
+        assert_ne!(billed.key("2026-01-01"), billed.key("2026-01-02"));
     }
 }

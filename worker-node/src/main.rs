@@ -5,11 +5,11 @@
 #![forbid(unsafe_code)]
 
 fn main() {
-    worker_node::sandbox::run_child_if_requested();
+    edge_sandbox::run_child_if_requested();
     eprintln!(
         "worker-node: the node service (gRPC, registration, config) comes with the gateway issue; \
          this build only serves as the sandbox executable ({} ...)",
-        worker_node::sandbox::CHILD_MARKER
+        edge_sandbox::CHILD_MARKER
     );
     std::process::exit(2);
 }

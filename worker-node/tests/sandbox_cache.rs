@@ -1,5 +1,6 @@
 //! The loaded-Worker cache over real sandboxes, and billing load events.
 
+#[path = "../sandbox/tests/sandbox_support/mod.rs"]
 mod sandbox_support;
 
 use std::sync::Arc;
@@ -9,16 +10,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::SystemTime;
 
+use edge_engine::InvocationValue;
+use edge_engine::NoHostFunctions;
 use sandbox_support::*;
+use worker_node::billing::LoadEvent;
+use worker_node::billing::LoadSink;
+use worker_node::billing::SinkFuture;
 use worker_node::cache::CacheConfig;
-use worker_node::cache::LoadEvent;
-use worker_node::cache::LoadSink;
-use worker_node::cache::SinkFuture;
 use worker_node::cache::WorkerKey;
 use worker_node::cache::Workers;
 use worker_node::cache::code_hash;
-use worker_node::engine::InvocationValue;
-use worker_node::engine::NoHostFunctions;
 
 #[derive(Default)]
 struct Recorded(Mutex<Vec<LoadEvent>>);
@@ -113,9 +114,12 @@ async fn a_worker_is_loaded_once_and_billed_once_per_utc_day() {
             ("2026-03-02", &code_hash(&v2)[..8])
         ]
     );
-    let mut ids: Vec<&str> = events.iter().map(|e| e.load_id.as_str()).collect();
-    ids.dedup();
-    assert_eq!(ids.len(), 3, "load ids are unique");
+    let mut keys: Vec<String> = events
+        .iter()
+        .map(|e| e.unique_worker().key(e.day.as_str()))
+        .collect();
+    keys.dedup();
+    assert_eq!(keys.len(), 3, "each event is its own unique Worker");
     drop(workers);
     Arc::try_unwrap(supervisor)
         .ok()

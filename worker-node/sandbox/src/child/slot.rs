@@ -1,0 +1,328 @@
+//! One isolate's thread: loads its Worker, runs invocations, watches the
+//! isolate between them, and brings the Worker back in a fresh isolate
+//! after one was disposed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::Duration;
+use std::time::Instant;
+
+use edge_engine::Bundle;
+use edge_engine::ErrorKind;
+use edge_engine::Invocation;
+use edge_engine::Isolate;
+use edge_engine::Limits;
+use edge_engine::LoadReport;
+use edge_engine::WorkerError;
+
+use super::host::RemoteHost;
+use super::serve::failed_outcome;
+use super::shared::Shared;
+use crate::protocol::Loaded;
+use crate::protocol::Reply;
+
+/// How long an isolate may sit after an invocation before it is checked for
+/// CPU still burning (a promise-job loop that outlived its handler).
+const IDLE_PROBE_AFTER: Duration = Duration::from_millis(20);
+/// Share of one core an idle isolate's thread may use before it counts as burning.
+const BURNING_SHARE: f64 = 0.5;
+/// CPU an isolate may use in a window after its result without being suspect.
+const POST_RESULT_CPU: Duration = Duration::from_millis(1);
+/// Consecutive busy windows after which an isolate is disposed regardless.
+const MAX_BUSY_WINDOWS: u32 = 10;
+/// How long a binding call may wait when no Worker limits are known.
+const DEFAULT_HOST_WAIT: Duration = Duration::from_secs(30);
+
+/// What the reader hands an isolate's thread.
+pub(super) enum SlotCmd {
+    /// Load this Worker (the first command a slot gets).
+    Load {
+        id: u64,
+        limits: Limits,
+        bundle: Bundle,
+    },
+    /// Run one invocation.
+    Invoke {
+        id: u64,
+        invocation: Invocation,
+        bindings: Vec<String>,
+    },
+    /// Drop the isolate and end the thread (`id` 0: answer nobody).
+    Unload { id: u64 },
+}
+
+/// The thread's `main`.
+pub(super) fn run(
+    isolate_id: u64,
+    shared: Arc<Shared>,
+    refill: mpsc::Sender<()>,
+    commands: mpsc::Receiver<SlotCmd>,
+) {
+    shared.live_isolates.fetch_add(1, Ordering::Relaxed);
+    let mut slot = Slot {
+        isolate_id,
+        shared: shared.clone(),
+        refill: refill.clone(),
+        isolate: None,
+        worker: None,
+        watch: None,
+        last_heap: 0,
+    };
+    loop {
+        let cmd = match slot.next_command(&commands) {
+            Next::Command(cmd) => Some(cmd),
+            Next::Quiet => None,
+            Next::Closed => break,
+        };
+        slot.judge_watch(cmd.is_some());
+        let Some(cmd) = cmd else {
+            slot.measure_idle_heap();
+            continue;
+        };
+        let carry_on = match cmd {
+            SlotCmd::Load { id, limits, bundle } => slot.load(id, limits, bundle),
+            SlotCmd::Invoke {
+                id,
+                invocation,
+                bindings,
+            } => {
+                slot.invoke(id, &invocation, bindings);
+                true
+            }
+            SlotCmd::Unload { id } => {
+                slot.isolate.take();
+                if id != 0 {
+                    shared.send(id, Reply::Unloaded);
+                }
+                false
+            }
+        };
+        if !carry_on {
+            break;
+        }
+    }
+    drop(slot);
+    shared.live_isolates.fetch_sub(1, Ordering::Relaxed);
+    let _ = refill.send(());
+}
+
+enum Next {
+    Command(SlotCmd),
+    /// The watch window passed with no command.
+    Quiet,
+    /// The reader is gone.
+    Closed,
+}
+
+struct Slot {
+    isolate_id: u64,
+    shared: Arc<Shared>,
+    refill: mpsc::Sender<()>,
+    /// The live isolate; `None` after it was disposed (the Worker comes back
+    /// on the next invocation).
+    isolate: Option<Isolate>,
+    /// The Worker this slot serves and its limits.
+    worker: Option<(Bundle, Limits)>,
+    /// After an invocation, until its isolate is seen idle.
+    watch: Option<Watch>,
+    /// V8 heap in use as last measured (after the load, or while idle).
+    last_heap: u64,
+}
+
+impl Slot {
+    fn next_command(&self, commands: &mpsc::Receiver<SlotCmd>) -> Next {
+        if self.watch.is_none() {
+            return commands.recv().map_or(Next::Closed, Next::Command);
+        }
+        match commands.recv_timeout(IDLE_PROBE_AFTER) {
+            Ok(cmd) => Next::Command(cmd),
+            Err(mpsc::RecvTimeoutError::Timeout) => Next::Quiet,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Next::Closed,
+        }
+    }
+
+    /// Judges the isolate after its invocation; one still burning CPU is
+    /// disposed. A command that arrived meanwhile ends the watch: the next
+    /// invocation's own limits take over.
+    fn judge_watch(&mut self, command_arrived: bool) {
+        let (Some(watching), Some(live)) = (self.watch.take(), self.isolate.as_ref()) else {
+            return;
+        };
+        match watching.judge(live) {
+            Verdict::Idle => {}
+            Verdict::Busy(next) if !command_arrived => self.watch = Some(next),
+            Verdict::Busy(_) => {}
+            Verdict::Dispose(reason) => {
+                self.isolate = None; // frees the context, terminating its JavaScript
+                self.shared.send(
+                    0,
+                    Reply::Disposed {
+                        isolate: self.isolate_id,
+                        reason,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Seen idle: measures the heap now, off any request's path (asking V8
+    /// costs a round trip to the isolate's thread).
+    fn measure_idle_heap(&mut self) {
+        if self.watch.is_none()
+            && let Some(heap) = self.isolate.as_ref().and_then(Isolate::heap_stats)
+        {
+            self.last_heap = heap.used_heap_size;
+        }
+    }
+
+    /// An isolate with `bundle` loaded under `limits`: a pre-warmed one when
+    /// there is one, else a new one. Also says whether it was pre-warmed.
+    fn fresh_loaded(
+        &self,
+        bundle: &Bundle,
+        limits: Limits,
+    ) -> Result<(Isolate, LoadReport, bool), WorkerError> {
+        let (mut fresh, prewarmed) = match self.shared.take_prewarmed() {
+            Some(isolate) => (isolate, true),
+            None => (
+                Isolate::new(limits)
+                    .map_err(|e| WorkerError::new(ErrorKind::Crashed, e.to_string()))?,
+                false,
+            ),
+        };
+        let _ = self.refill.send(());
+        fresh.set_limits(limits);
+        let report = fresh.load(bundle)?;
+        Ok((fresh, report, prewarmed))
+    }
+
+    /// Loads the slot's Worker; false if it failed (the slot then ends).
+    fn load(&mut self, id: u64, limits: Limits, bundle: Bundle) -> bool {
+        let started = Instant::now();
+        match self.fresh_loaded(&bundle, limits) {
+            Ok((fresh, report, prewarmed)) => {
+                let heap = fresh.heap_stats().map(|h| h.used_heap_size).unwrap_or(0);
+                self.last_heap = heap;
+                let loaded = Loaded {
+                    load_ms: started.elapsed().as_secs_f64() * 1e3,
+                    logs: report.logs,
+                    heap_used_bytes: heap,
+                    prewarmed,
+                };
+                self.shared.send(id, Reply::Loaded(Ok(loaded)));
+                self.isolate = Some(fresh);
+                self.worker = Some((bundle, limits));
+                true
+            }
+            Err(error) => {
+                self.shared.send(id, Reply::Loaded(Err(error)));
+                false
+            }
+        }
+    }
+
+    /// Brings the Worker back in a fresh isolate after one was disposed;
+    /// returns how long that took.
+    fn revive(&mut self) -> Result<f64, WorkerError> {
+        let Some((bundle, limits)) = &self.worker else {
+            return Ok(0.0);
+        };
+        let started = Instant::now();
+        let (fresh, _, _) = self.fresh_loaded(bundle, *limits)?;
+        self.isolate = Some(fresh);
+        Ok(started.elapsed().as_secs_f64() * 1e3)
+    }
+
+    fn invoke(&mut self, id: u64, invocation: &Invocation, bindings: Vec<String>) {
+        let host = RemoteHost {
+            shared: self.shared.clone(),
+            request: id,
+            bindings,
+            wait: self
+                .worker
+                .as_ref()
+                .map(|(_, l)| l.wall_time)
+                .unwrap_or(DEFAULT_HOST_WAIT),
+        };
+        let mut reload_ms = 0.0;
+        if self.isolate.is_none() {
+            match self.revive() {
+                Ok(ms) => reload_ms = ms,
+                Err(error) => {
+                    self.shared.send(id, Reply::Invoked(failed_outcome(error)));
+                    return;
+                }
+            }
+        }
+        let Some(live) = self.isolate.as_mut() else {
+            let error =
+                WorkerError::new(ErrorKind::NotFound, "no Worker is loaded in this isolate");
+            self.shared.send(id, Reply::Invoked(failed_outcome(error)));
+            return;
+        };
+        let mut outcome = live.invoke(invocation, &host);
+        outcome.stats.load_ms += reload_ms;
+        if outcome.stats.heap_used_bytes == 0 {
+            outcome.stats.heap_used_bytes = self.last_heap;
+        }
+        self.shared.send(id, Reply::Invoked(outcome));
+        self.watch = Watch::start(live);
+    }
+}
+
+/// Watching an isolate after its invocation: its thread should fall idle,
+/// since JavaScript only runs when the host asks. One that keeps using CPU
+/// (a promise-job loop that outlived its handler) is disposed.
+struct Watch {
+    since: Instant,
+    cpu_then: Duration,
+    /// Windows already seen busy.
+    busy_windows: u32,
+}
+
+enum Verdict {
+    Idle,
+    /// Used CPU, but not enough to condemn it yet: watch another window.
+    Busy(Watch),
+    Dispose(String),
+}
+
+impl Watch {
+    fn start(isolate: &Isolate) -> Option<Watch> {
+        Some(Watch {
+            since: Instant::now(),
+            cpu_then: isolate.isolate_cpu_time()?,
+            busy_windows: 0,
+        })
+    }
+
+    fn judge(self, isolate: &Isolate) -> Verdict {
+        let Some(now) = isolate.isolate_cpu_time() else {
+            return Verdict::Idle;
+        };
+        let elapsed = self.since.elapsed();
+        let cpu = now.saturating_sub(self.cpu_then);
+        // A few microseconds of promise-job bookkeeping after the result are
+        // normal; no need to wake the isolate with a probe.
+        if cpu < POST_RESULT_CPU {
+            return Verdict::Idle;
+        }
+        let burning = elapsed >= IDLE_PROBE_AFTER / 2
+            && cpu.as_secs_f64() >= elapsed.as_secs_f64() * BURNING_SHARE;
+        // On a loaded machine a spinning thread may get less than its share
+        // in any one window, but it never falls idle: that is enough too.
+        if burning || self.busy_windows + 1 >= MAX_BUSY_WINDOWS {
+            return Verdict::Dispose(format!(
+                "its thread kept running after the invocation ({:.1} ms CPU in {:.1} ms)",
+                cpu.as_secs_f64() * 1e3,
+                elapsed.as_secs_f64() * 1e3
+            ));
+        }
+        Verdict::Busy(Watch {
+            since: Instant::now(),
+            cpu_then: now,
+            busy_windows: self.busy_windows + 1,
+        })
+    }
+}

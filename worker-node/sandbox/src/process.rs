@@ -1,0 +1,557 @@
+//! One sandbox process as the supervisor sees it: spawn it into its cgroup,
+//! shake hands, speak the protocol, answer its binding calls, watch it
+//! (heartbeat, memory watchdog where no cgroup exists), and when it dies,
+//! say why to everyone still waiting on it.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::Weak;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use std::time::Instant;
+
+use edge_engine::ErrorKind;
+use edge_engine::HostFunctions;
+use edge_engine::WorkerError;
+use futures::SinkExt;
+use futures::StreamExt;
+use futures::stream::SplitSink;
+use futures::stream::SplitStream;
+use parking_lot::Mutex;
+use tokio::net::UnixStream;
+use tokio::process::Child;
+use tokio::sync::Notify;
+use tokio::sync::mpsc;
+use tokio::sync::oneshot;
+use tokio_util::codec::Framed;
+
+use crate::cgroup::Cgroup;
+use crate::child::ChildOptions;
+use crate::error::SpawnError;
+use crate::protocol::FromSandbox;
+use crate::protocol::PROTOCOL_VERSION;
+use crate::protocol::Ready;
+use crate::protocol::Reply;
+use crate::protocol::Request;
+use crate::protocol::SupervisorCodec;
+use crate::protocol::ToSandbox;
+use crate::sys;
+
+/// Missed heartbeats after which a sandbox counts as hung and is killed.
+const MISSED_HEARTBEATS: u32 = 5;
+/// How often the watchdog looks at the resident memory of a sandbox that
+/// has no cgroup.
+const WATCHDOG_INTERVAL: Duration = Duration::from_millis(20);
+
+type Connection = Framed<UnixStream, SupervisorCodec>;
+
+/// How a sandbox is started.
+pub(crate) struct SpawnSpec {
+    pub executable: PathBuf,
+    pub options: ChildOptions,
+    pub workdir: PathBuf,
+    pub cgroup: Option<Cgroup>,
+    /// Memory for the process beyond its isolates' limits, bytes.
+    pub overhead: u64,
+    pub inherit_stderr: bool,
+    pub ready_timeout: Duration,
+    pub heartbeat: Duration,
+}
+
+/// A live (or just-died) sandbox process.
+pub(crate) struct SandboxProcess {
+    pub id: u64,
+    pub pid: u32,
+    pub cgroup: Option<Cgroup>,
+    /// Memory for the process beyond its isolates' limits, bytes.
+    overhead: u64,
+    /// Memory limit of the whole process (cgroup or watchdog), bytes.
+    memory_limit: AtomicU64,
+    /// Serialises writes of the limit, so the last write is the current total.
+    limit_write: Mutex<()>,
+    /// The tenant it serves, once assigned; never changes after that.
+    pub tenant: OnceLock<String>,
+    /// Isolates assigned here: isolate id → its memory limit.
+    pub isolates: Mutex<HashMap<u64, u64>>,
+    pub last_used: Mutex<Instant>,
+    pub workdir: PathBuf,
+    outgoing: mpsc::UnboundedSender<ToSandbox>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
+    hosts: Mutex<HashMap<u64, Arc<dyn HostFunctions>>>,
+    next_request: AtomicU64,
+    /// Set once, when the process is gone: what to tell its callers.
+    death: OnceLock<WorkerError>,
+    /// Why the supervisor killed it, if it did.
+    kill_reason: Mutex<Option<WorkerError>>,
+    kill: Notify,
+    died: Notify,
+}
+
+impl SandboxProcess {
+    /// Starts a sandbox and waits until it reports `Ready`. `on_exit` hears
+    /// its id when it dies.
+    pub async fn spawn(
+        id: u64,
+        spec: SpawnSpec,
+        on_exit: mpsc::UnboundedSender<u64>,
+    ) -> Result<Arc<SandboxProcess>, SpawnError> {
+        let started = Instant::now();
+        let (mut child, stream) = start_process(&spec)?;
+        let pid = child.id().unwrap_or(0);
+        let mut connection = Framed::new(stream, SupervisorCodec::default());
+        let ready = match handshake(&mut connection, &mut child, spec.ready_timeout).await {
+            Ok(ready) => ready,
+            Err(mut error) => {
+                let exit = abandon(child, &spec).await;
+                if let SpawnError::NotReady { status, .. } = &mut error {
+                    *status = format!("{exit:?}");
+                }
+                return Err(error);
+            }
+        };
+        log_missing_walls(id, pid, &ready.warnings);
+        tracing::debug!(
+            sandbox = id,
+            pid,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "sandbox ready"
+        );
+        let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
+        let process = Arc::new(SandboxProcess {
+            id,
+            pid,
+            cgroup: spec.cgroup,
+            overhead: spec.overhead,
+            memory_limit: AtomicU64::new(spec.overhead),
+            limit_write: Mutex::new(()),
+            tenant: OnceLock::new(),
+            isolates: Mutex::new(HashMap::new()),
+            last_used: Mutex::new(Instant::now()),
+            workdir: spec.workdir,
+            outgoing,
+            pending: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::new()),
+            next_request: AtomicU64::new(1),
+            death: OnceLock::new(),
+            kill_reason: Mutex::new(None),
+            kill: Notify::new(),
+            died: Notify::new(),
+        });
+        let (sink, stream) = connection.split();
+        tokio::spawn(write_messages(sink, outgoing_rx));
+        tokio::spawn(read_messages(stream, Arc::downgrade(&process)));
+        tokio::spawn(reap(process.clone(), child, on_exit));
+        tokio::spawn(heartbeat(Arc::downgrade(&process), spec.heartbeat));
+        if process.cgroup.is_none() {
+            tokio::spawn(watch_memory(Arc::downgrade(&process)));
+        }
+        Ok(process)
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.death.get().is_some()
+    }
+
+    /// What callers are told about this sandbox's death, once dead.
+    pub fn death(&self) -> Option<&WorkerError> {
+        self.death.get()
+    }
+
+    /// Kills the process, reporting `reason` to whatever is in flight.
+    pub fn kill_because(&self, reason: WorkerError) {
+        self.kill_reason.lock().get_or_insert(reason);
+        self.kill.notify_one();
+    }
+
+    /// Waits until the process is gone.
+    pub async fn wait_dead(&self) {
+        loop {
+            let died = self.died.notified();
+            if self.is_dead() {
+                return;
+            }
+            died.await;
+        }
+    }
+
+    /// Sends a request and waits for its answer. `host` answers the binding
+    /// calls made while it runs.
+    pub async fn request(
+        &self,
+        request: Request,
+        host: Option<Arc<dyn HostFunctions>>,
+    ) -> Result<Reply, WorkerError> {
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(id, tx);
+        if let Some(host) = host {
+            self.hosts.lock().insert(id, host);
+        }
+        if let Some(death) = self.death.get() {
+            self.pending.lock().remove(&id);
+            self.hosts.lock().remove(&id);
+            return Err(death.clone());
+        }
+        if !matches!(request, Request::Ping) {
+            *self.last_used.lock() = Instant::now();
+        }
+        let _ = self.outgoing.send(ToSandbox { id, request });
+        let answer = rx.await;
+        self.hosts.lock().remove(&id);
+        match answer {
+            Ok(reply) => Ok(reply),
+            Err(_) => {
+                // The reaper dropped the sender after recording the death.
+                self.wait_dead().await;
+                Err(self
+                    .death
+                    .get()
+                    .cloned()
+                    .unwrap_or_else(|| crashed("the sandbox went away")))
+            }
+        }
+    }
+
+    fn route(&self, message: FromSandbox) {
+        match message.reply {
+            Reply::HostCall {
+                call,
+                name,
+                args_json,
+            } => self.run_host_call(message.id, call, name, args_json),
+            Reply::Disposed { isolate, reason } => {
+                tracing::info!(sandbox = self.id, isolate, "isolate disposed: {reason}");
+            }
+            reply => {
+                if let Some(waiter) = self.pending.lock().remove(&message.id) {
+                    let _ = waiter.send(reply);
+                }
+            }
+        }
+    }
+
+    /// Runs a binding call of request `request` off the async threads and
+    /// sends the answer back.
+    fn run_host_call(&self, request: u64, call: u64, name: String, args_json: String) {
+        let host = self.hosts.lock().get(&request).cloned();
+        let outgoing = self.outgoing.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = match host {
+                Some(host) => host.call(&name, &args_json),
+                None => Err(format!("binding '{name}' has no host")),
+            };
+            let reply = ToSandbox {
+                id: 0,
+                request: Request::HostReply { call, result },
+            };
+            let _ = outgoing.send(reply);
+        });
+    }
+
+    /// Records why the process died and fails everything pending.
+    fn finish(&self, status: Option<std::process::ExitStatus>) {
+        let oom_kills = self.cgroup.as_ref().map(|c| c.oom_kills()).unwrap_or(0);
+        let limit = self.memory_limit.load(Ordering::Relaxed);
+        let reason = self.kill_reason.lock().take();
+        let error = if let Some(reason) = reason {
+            reason
+        } else if oom_kills > 0 {
+            memory_error(limit)
+        } else {
+            crashed(&describe_exit(status))
+        };
+        tracing::warn!(sandbox = self.id, pid = self.pid, kind = %error.kind, "sandbox died: {}", error.message);
+        let _ = self.death.set(error);
+        self.pending.lock().clear();
+        self.hosts.lock().clear();
+        self.died.notify_waiters();
+    }
+
+    /// Removes the cgroup and working directory.
+    async fn clean_up(&self) {
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.remove().await;
+        }
+        let _ = std::fs::remove_dir(&self.workdir);
+    }
+
+    /// Memory this sandbox commits: its overhead plus its isolates' limits.
+    pub fn committed(&self) -> u64 {
+        self.overhead + self.isolates.lock().values().sum::<u64>()
+    }
+
+    /// Sets the process's memory limit (cgroup or watchdog) to what it
+    /// commits now. Called after its isolates change, outside any
+    /// supervisor lock; concurrent callers write in turn, each the total
+    /// current at its write, so the last write is never stale.
+    pub fn apply_memory_limit(&self) {
+        let _turn = self.limit_write.lock();
+        let bytes = self.committed();
+        if self.memory_limit.swap(bytes, Ordering::Relaxed) == bytes || self.is_dead() {
+            return;
+        }
+        if let Some(cgroup) = &self.cgroup
+            && let Err(e) = cgroup.set_limit(bytes)
+        {
+            tracing::debug!(
+                sandbox = self.id,
+                "cgroup limit not changed to {bytes}: {e}"
+            );
+        }
+    }
+}
+
+/// Makes the socket pair and the working directory, and starts the process
+/// already inside its cgroup.
+fn start_process(spec: &SpawnSpec) -> Result<(Child, UnixStream), SpawnError> {
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().map_err(SpawnError::setup("socketpair"))?;
+    let theirs = OwnedFd::from(theirs);
+    std::fs::create_dir_all(&spec.workdir).map_err(SpawnError::setup(format!(
+        "cannot create {}",
+        spec.workdir.display()
+    )))?;
+    let procs = match &spec.cgroup {
+        Some(cgroup) => Some(
+            cgroup
+                .procs_file()
+                .map_err(SpawnError::setup("cgroup.procs"))?,
+        ),
+        None => None,
+    };
+    let mut args = vec![crate::CHILD_MARKER.to_owned()];
+    args.extend(spec.options.to_args());
+    let stderr = if spec.inherit_stderr {
+        std::process::Stdio::inherit()
+    } else {
+        std::process::Stdio::null()
+    };
+    let setup = sys::ChildSetup {
+        socket: &theirs,
+        cgroup_procs: procs.as_ref(),
+        stderr,
+    };
+    let child =
+        sys::spawn_sandbox(&spec.executable, &args, &spec.workdir, setup).map_err(|source| {
+            SpawnError::Exec {
+                executable: spec.executable.clone(),
+                source,
+            }
+        })?;
+    ours.set_nonblocking(true)
+        .map_err(SpawnError::setup("non-blocking socket"))?;
+    let stream = UnixStream::from_std(ours).map_err(SpawnError::setup("async socket"))?;
+    Ok((child, stream))
+}
+
+/// Waits for the sandbox's `Ready` and checks it: a fatal start or another
+/// protocol version is refused.
+async fn handshake(
+    connection: &mut Connection,
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<Ready, SpawnError> {
+    let first = tokio::time::timeout(timeout, connection.next()).await;
+    let not_ready = |why: String| SpawnError::NotReady {
+        why,
+        status: String::new(),
+    };
+    let ready = match first {
+        Ok(Some(Ok(FromSandbox {
+            reply: Reply::Ready(ready),
+            ..
+        }))) => ready,
+        Err(_) => return Err(not_ready("timed out".into())),
+        Ok(Some(Err(e))) => return Err(not_ready(e.to_string())),
+        Ok(Some(Ok(_))) | Ok(None) => return Err(not_ready("no Ready message".into())),
+    };
+    if ready.protocol != PROTOCOL_VERSION {
+        return Err(SpawnError::Version {
+            theirs: ready.protocol,
+            ours: PROTOCOL_VERSION,
+        });
+    }
+    if let Some(fatal) = ready.fatal {
+        let _ = child.wait().await;
+        return Err(SpawnError::Fatal(fatal));
+    }
+    Ok(ready)
+}
+
+/// Ends a sandbox that never became ready and removes what it had; returns
+/// how the process ended.
+async fn abandon(mut child: Child, spec: &SpawnSpec) -> Option<std::process::ExitStatus> {
+    let _ = child.start_kill();
+    let status = child.wait().await.ok();
+    if let Some(cgroup) = &spec.cgroup {
+        cgroup.remove().await;
+    }
+    let _ = std::fs::remove_dir(&spec.workdir);
+    status
+}
+
+fn log_missing_walls(id: u64, pid: u32, warnings: &[String]) {
+    for warning in warnings {
+        if first_time(warning) {
+            tracing::warn!(
+                sandbox = id,
+                pid,
+                "sandbox wall missing: {warning} (said once; later sandboxes log it at debug)"
+            );
+        } else {
+            tracing::debug!(sandbox = id, pid, "sandbox wall missing: {warning}");
+        }
+    }
+}
+
+/// Writer: messages go out in order, each as one frame.
+async fn write_messages(
+    mut sink: SplitSink<Connection, ToSandbox>,
+    mut outgoing: mpsc::UnboundedReceiver<ToSandbox>,
+) {
+    while let Some(message) = outgoing.recv().await {
+        if sink.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Reader: routes answers; a broken stream means the process is going.
+async fn read_messages(mut stream: SplitStream<Connection>, process: Weak<SandboxProcess>) {
+    loop {
+        let message = stream.next().await;
+        let Some(process) = process.upgrade() else {
+            break;
+        };
+        match message {
+            Some(Ok(message)) => process.route(message),
+            Some(Err(e)) => {
+                process.kill_because(crashed(&format!("the sandbox broke the protocol: {e}")));
+                break;
+            }
+            None => {
+                process.kill.notify_one();
+                break;
+            }
+        }
+    }
+}
+
+/// Reaper: waits for the exit, works out why, fails what is pending.
+async fn reap(process: Arc<SandboxProcess>, mut child: Child, on_exit: mpsc::UnboundedSender<u64>) {
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = process.kill.notified() => {
+            let _ = child.start_kill();
+            child.wait().await
+        }
+    };
+    process.finish(status.ok());
+    process.clean_up().await;
+    let _ = on_exit.send(process.id);
+}
+
+/// Heartbeat: a sandbox that stops answering is killed.
+async fn heartbeat(process: Weak<SandboxProcess>, interval: Duration) {
+    let patience = interval * MISSED_HEARTBEATS;
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(process) = process.upgrade() else {
+            break;
+        };
+        if process.is_dead() {
+            break;
+        }
+        let ping = process.request(Request::Ping, None);
+        if tokio::time::timeout(patience, ping).await.is_err() {
+            process.kill_because(crashed(&format!(
+                "the sandbox stopped answering for {} ms and was killed",
+                patience.as_millis()
+            )));
+            break;
+        }
+    }
+}
+
+/// Without a cgroup, the supervisor watches resident memory itself.
+async fn watch_memory(process: Weak<SandboxProcess>) {
+    loop {
+        tokio::time::sleep(WATCHDOG_INTERVAL).await;
+        let Some(process) = process.upgrade() else {
+            break;
+        };
+        if process.is_dead() {
+            break;
+        }
+        let limit = process.memory_limit.load(Ordering::Relaxed);
+        if let Some(rss) = resident_bytes(process.pid)
+            && rss > limit
+        {
+            process.kill_because(memory_error(limit));
+            break;
+        }
+    }
+}
+
+/// Whether this process has not seen `warning` before: a missing wall is
+/// the same news for every sandbox of a node, so it is said loudly once.
+fn first_time(warning: &str) -> bool {
+    static SEEN: Mutex<Option<std::collections::HashSet<String>>> = Mutex::new(None);
+    SEEN.lock()
+        .get_or_insert_with(Default::default)
+        .insert(warning.to_owned())
+}
+
+fn crashed(message: &str) -> WorkerError {
+    WorkerError::new(ErrorKind::Crashed, message)
+}
+
+fn memory_error(limit: u64) -> WorkerError {
+    WorkerError::new(
+        ErrorKind::Memory,
+        format!(
+            "the Worker's sandbox exceeded its memory limit of {} MiB and was killed",
+            limit / (1024 * 1024)
+        ),
+    )
+}
+
+fn describe_exit(status: Option<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(status) = status else {
+        return "the sandbox process vanished".into();
+    };
+    match (status.code(), status.signal()) {
+        (_, Some(libc::SIGSYS)) => "the sandbox broke its seccomp filter and was killed".into(),
+        (_, Some(libc::SIGABRT)) => "the sandbox aborted (a V8 fatal error)".into(),
+        (_, Some(libc::SIGKILL)) => "the sandbox was killed (SIGKILL)".into(),
+        (_, Some(libc::SIGSEGV)) => "the sandbox crashed (SIGSEGV)".into(),
+        (_, Some(signal)) => format!("the sandbox died of signal {signal}"),
+        (Some(code), _) => format!("the sandbox exited with code {code}"),
+        _ => "the sandbox ended".into(),
+    }
+}
+
+/// Resident set size of a process, from `/proc/PID/status`.
+pub(super) fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Private (unshared) memory of a process, from `/proc/PID/smaps_rollup`.
+pub(super) fn private_bytes(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let mut total = 0;
+    for line in text.lines() {
+        if line.starts_with("Private_Clean:") || line.starts_with("Private_Dirty:") {
+            total += line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024;
+        }
+    }
+    Some(total)
+}

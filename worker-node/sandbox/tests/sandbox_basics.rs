@@ -1,0 +1,74 @@
+//! A Worker loaded and invoked through a real sandbox process.
+
+mod sandbox_support;
+
+use std::sync::Arc;
+
+use edge_engine::InvocationValue;
+use edge_engine::NoHostFunctions;
+use sandbox_support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_runs_in_a_sandbox_and_answers() {
+    let supervisor = supervisor().await;
+    let loaded = supervisor
+        .load("tenant-a", &worker(ADDER), limits(64))
+        .await
+        .expect("loads");
+    println!(
+        "load {:.2} ms (placement {:.2} ms, warm sandbox {}, prewarmed isolate {})",
+        loaded.load_ms, loaded.placement_ms, loaded.took_warm_sandbox, loaded.prewarmed_isolate
+    );
+    assert_ne!(loaded.handle.sandbox_pid(), std::process::id());
+    for n in 0..3 {
+        let outcome = supervisor
+            .invoke(
+                &loaded.handle,
+                &call("run", &n.to_string()),
+                Arc::new(NoHostFunctions),
+            )
+            .await;
+        assert_eq!(
+            outcome.result,
+            Ok(InvocationValue::Json((n + 1).to_string()))
+        );
+    }
+    supervisor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "debugging aid: set SANDBOX_EXE to a wrapper (e.g. strace)"]
+async fn trace_a_sandbox() {
+    let mut config = config();
+    if let Some(exe) = std::env::var_os("SANDBOX_EXE") {
+        config.executable = exe.into();
+    }
+    config.seccomp = std::env::var_os("SANDBOX_NO_SECCOMP").is_none();
+    config.warm_sandboxes = 0;
+    let supervisor = supervisor_with(config).await;
+    let loaded = supervisor.load("tenant-a", &worker("export default { async run(n) { const a = new Uint8Array(1<<20); a.fill(1); await new Promise(r => setTimeout(r, 5)); return n + a[5]; } };"), limits(64)).await.expect("loads");
+    let loaded2 = supervisor
+        .load("tenant-a", &worker(ADDER), limits(64))
+        .await
+        .expect("loads");
+    for n in 0..3 {
+        let outcome = supervisor
+            .invoke(
+                &loaded.handle,
+                &call("run", &n.to_string()),
+                Arc::new(NoHostFunctions),
+            )
+            .await;
+        println!("{:?}", outcome.result);
+        let outcome = supervisor
+            .invoke(
+                &loaded2.handle,
+                &call("run", &n.to_string()),
+                Arc::new(NoHostFunctions),
+            )
+            .await;
+        println!("{:?}", outcome.result);
+    }
+    supervisor.unload(&loaded.handle).await;
+    supervisor.shutdown().await;
+}
