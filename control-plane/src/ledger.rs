@@ -10,28 +10,37 @@
 
 use std::collections::BTreeMap;
 
+use edge_proto::billing::KEY_SEPARATOR;
+use edge_proto::billing::UniqueWorker;
+use edge_proto::billing::UtcDay;
 use serde::Deserialize;
 use serde::Serialize;
 
+use crate::error::StoreError;
 use crate::types::LoadRecord;
 use crate::types::MICRO_USD_PER_UNIQUE_WORKER;
 
-/// Separator inside ledger keys (never allowed in fields).
-const SEP: char = '\u{1f}';
+/// The character right after [`KEY_SEPARATOR`]: `day` followed by it is
+/// above every key of that day, so it ends a range scan.
+const AFTER_SEPARATOR: char = '\u{20}';
 
 /// What the ledger stores per unique Worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct FirstLoad {
+    /// The load that billed it.
     load_id: String,
+    /// The worker node that shipped that load.
     node_id: String,
 }
 
-/// Key of the unique Worker a load counts for.
+/// Key of the unique Worker a load counts for ([`UniqueWorker::key`]).
 pub(crate) fn unique_key(load: &LoadRecord) -> String {
-    format!(
-        "{}{SEP}{}{SEP}{}{SEP}{}",
-        load.day, load.tenant, load.worker_id, load.code_hash
-    )
+    UniqueWorker {
+        tenant: &load.tenant,
+        worker_id: &load.worker_id,
+        code_hash: &load.code_hash,
+    }
+    .key(&load.day)
 }
 
 /// Outcome of applying a batch.
@@ -103,36 +112,24 @@ pub struct BillingDetailRow {
     pub code_hash: String,
 }
 
-/// Per-tenant rows for days `from..=to` (validated), and the detail rows if asked.
+/// Per-tenant rows for days `from..=to`, and the detail rows if asked.
 pub(crate) fn export(
     ledger_tree: &sled::Tree,
-    from: &str,
-    to: &str,
+    from: &UtcDay,
+    to: &UtcDay,
     detail: bool,
-) -> sled::Result<(Vec<BillingRow>, Vec<BillingDetailRow>)> {
+) -> Result<(Vec<BillingRow>, Vec<BillingDetailRow>), StoreError> {
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut details = Vec::new();
-    // Every key of day `to` is below `to` followed by a byte above SEP.
-    let end = format!("{to}\u{20}");
-    for item in ledger_tree.range(from.as_bytes()..end.as_bytes()) {
+    let end = format!("{to}{AFTER_SEPARATOR}");
+    for item in ledger_tree.range(from.as_str().as_bytes()..end.as_bytes()) {
         let (k, _) = item?;
-        let key = String::from_utf8_lossy(&k);
-        let mut parts = key.splitn(4, SEP);
-        let (Some(day), Some(tenant), Some(worker_id), Some(code_hash)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
+        let row = parse_key(&k)?;
         *counts
-            .entry((day.to_string(), tenant.to_string()))
+            .entry((row.day.clone(), row.tenant.clone()))
             .or_default() += 1;
         if detail {
-            details.push(BillingDetailRow {
-                day: day.to_string(),
-                tenant: tenant.to_string(),
-                worker_id: worker_id.to_string(),
-                code_hash: code_hash.to_string(),
-            });
+            details.push(row);
         }
     }
     let rows = counts
@@ -145,6 +142,30 @@ pub(crate) fn export(
         })
         .collect();
     Ok((rows, details))
+}
+
+/// The unique Worker a ledger key stands for.
+fn parse_key(key: &[u8]) -> Result<BillingDetailRow, StoreError> {
+    let malformed = || {
+        StoreError::malformed_key(
+            "ledger",
+            key,
+            "day, tenant, worker id, code hash joined by U+001F",
+        )
+    };
+    let text = std::str::from_utf8(key).map_err(|_| malformed())?;
+    let mut parts = text.splitn(4, KEY_SEPARATOR);
+    let (Some(day), Some(tenant), Some(worker_id), Some(code_hash)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    Ok(BillingDetailRow {
+        day: day.to_string(),
+        tenant: tenant.to_string(),
+        worker_id: worker_id.to_string(),
+        code_hash: code_hash.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -193,14 +214,35 @@ mod tests {
                 duplicates: 1
             }
         );
-        let (rows, detail) = export(&ledger, "2025-01-01", "2025-01-02", true).unwrap();
+        let day = |d: &str| UtcDay::parse(d).unwrap();
+        let (rows, detail) = export(&ledger, &day("2025-01-01"), &day("2025-01-02"), true).unwrap();
         assert_eq!(rows.len(), 2);
         assert!(
             rows.iter()
                 .all(|r| r.unique_workers == 1 && r.amount_micro_usd == 2_000)
         );
         assert_eq!(detail.len(), 2);
-        let (rows, _) = export(&ledger, "2025-01-02", "2025-01-02", false).unwrap();
+        let (rows, _) = export(&ledger, &day("2025-01-02"), &day("2025-01-02"), false).unwrap();
         assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn ledger_keys_are_the_shared_unique_worker_keys() {
+        assert_eq!(
+            unique_key(&load("1", "w", "2025-01-01")),
+            "2025-01-01\u{1f}acme\u{1f}w\u{1f}h"
+        );
+    }
+
+    #[test]
+    fn a_malformed_ledger_key_is_an_error_not_skipped() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let ledger = db.open_tree("ledger").unwrap();
+        ledger.insert("2025-01-01\u{1f}acme", &b"{}"[..]).unwrap();
+        let day = UtcDay::parse("2025-01-01").unwrap();
+        assert!(matches!(
+            export(&ledger, &day, &day, false),
+            Err(StoreError::MalformedKey { tree: "ledger", .. })
+        ));
     }
 }

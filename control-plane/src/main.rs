@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use control_plane::Config;
 use tokio::signal::unix::SignalKind;
 use tokio::signal::unix::signal;
 
@@ -36,22 +37,27 @@ struct Args {
     #[arg(long, env = "CP_DATA_DIR")]
     data_dir: PathBuf,
     /// Seconds without a heartbeat after which a worker node is unhealthy.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = Config::DEFAULT_NODE_HEARTBEAT_TIMEOUT.as_secs())]
     node_heartbeat_timeout_secs: u64,
     /// Raft election timeout (minimum) in milliseconds; the maximum is 1.5 ×
     /// this. A leader crash is detected after 2.5–3 × this (leader lease
     /// plus a random election timeout).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = millis(Config::DEFAULT_ELECTION_TIMEOUT))]
     election_timeout_ms: u64,
     /// Raft heartbeat interval in milliseconds.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = millis(Config::DEFAULT_RAFT_HEARTBEAT))]
     raft_heartbeat_ms: u64,
     /// Build a snapshot and compact the log every this many entries.
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = Config::DEFAULT_SNAPSHOT_EVERY)]
     snapshot_every: u64,
     /// Log entries kept behind a snapshot for slow followers.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = Config::DEFAULT_KEEP_LOGS_AFTER_SNAPSHOT)]
     keep_logs: u64,
+}
+
+/// A default duration as the whole milliseconds the flags take.
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,7 +86,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let bound = listener.local_addr().context("reading the bound address")?;
     // Tests and scripts read this line to learn the port.
     println!("listening on {bound}");
-    let mut config = control_plane::Config::new(args.id, &args.data_dir);
+    let mut config = Config::new(args.id, &args.data_dir);
     config.advertise_addr = args.advertise;
     config.node_heartbeat_timeout = Duration::from_secs(args.node_heartbeat_timeout_secs);
     config.election_timeout = Duration::from_millis(args.election_timeout_ms);

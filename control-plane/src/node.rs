@@ -14,88 +14,50 @@ use std::time::Duration;
 use openraft::BasicNode;
 use openraft::ChangeMembers;
 use openraft::Raft;
+use openraft::RaftMetrics;
 use openraft::error::ClientWriteError;
 use openraft::error::InitializeError;
 use openraft::error::RaftError;
-use serde::Deserialize;
-use serde::Serialize;
 
+use crate::codec::Forwarded;
+use crate::codec::ForwardedReply;
 use crate::config::Config;
 use crate::error::ApiCode;
 use crate::error::ApiError;
+use crate::network::ForwardError;
 use crate::network::Peers;
-use crate::network::decode;
-use crate::network::encode;
-use crate::store::StateView;
+use crate::store::StateReader;
+use crate::types::ClusterStatus;
+use crate::types::MemberStatus;
 use crate::types::NodeId;
 use crate::types::Request;
 use crate::types::Response;
 use crate::types::TypeConfig;
 
-/// A request handed to the leader.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Forwarded {
-    Write(Request),
-    ReadBarrier,
-    Join { id: NodeId, addr: String },
-    Remove { id: NodeId },
-    Status,
-}
-
-/// The leader's answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum ForwardedReply {
-    Write(Response),
-    ReadBarrier(u64),
-    Done,
-    Status(ClusterStatus),
-}
-
-/// One member of the cluster as `edgectl cluster status` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberStatus {
-    /// Raft node id.
-    pub id: NodeId,
-    /// Address.
-    pub addr: String,
-    /// Voter (true) or learner (false).
-    pub voter: bool,
-    /// Last log index known to be on that member (from the leader's view).
-    pub last_log_index: Option<u64>,
-}
-
-/// Cluster status and the metrics view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterStatus {
-    /// Current leader, if known.
-    pub leader: Option<NodeId>,
-    /// Current term.
-    pub term: u64,
-    /// Voters and learners.
-    pub members: Vec<MemberStatus>,
-    /// Commit index of the answering node.
-    pub commit_index: u64,
-    /// Applied index of the answering node.
-    pub applied_index: u64,
-    /// Milliseconds since the answering node built or installed a snapshot.
-    pub snapshot_age_ms: Option<u64>,
-    /// Unique Workers in the ledger.
-    pub ledger_size: u64,
-}
-
 /// A running node.
 pub struct Node {
+    /// Raft id of this node.
     pub(crate) id: NodeId,
+    /// The local Raft.
     pub(crate) raft: Raft<TypeConfig>,
-    pub(crate) view: StateView,
+    /// Reads of the local replica's state.
+    pub(crate) state: StateReader,
+    /// Committed index, as the log store last heard it.
     pub(crate) committed: Arc<AtomicU64>,
+    /// Channels to the other nodes, shared with Raft's network.
     pub(crate) peers: Peers,
+    /// How this node runs.
     pub(crate) config: Config,
+    /// Address other nodes reach this node at.
     pub(crate) advertise_addr: String,
 }
 
 /// How long a follower waits to catch up with the leader's read index.
 const READ_CATCH_UP: Duration = Duration::from_secs(10);
+
+/// How long a request forwarded to the leader may take there: a write
+/// waits for a quorum flush, a join for the new node to be added.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Node {
     /// Leader id and address, or UNAVAILABLE if none is known.
@@ -122,24 +84,10 @@ impl Node {
         if leader == self.id {
             return self.handle_forwarded(req).await;
         }
-        let mut client = self
-            .peers
-            .client(&addr)
-            .map_err(|e| ApiError::unavailable(format!("bad leader address {addr:?}: {e}")))?;
-        let mut request = tonic::Request::new(edge_proto::v1::RaftPayload {
-            data: encode(&req),
-            blob: Vec::new(),
-        });
-        request.set_timeout(Duration::from_secs(30));
-        let reply = client.forward(request).await.map_err(|s| {
-            ApiError::unavailable(format!(
-                "forwarding to leader {leader} at {addr} failed ({}); the outcome is unknown, retry (writes here are idempotent)",
-                s.message()
-            ))
-        })?;
-        let reply: Result<ForwardedReply, ApiError> = decode(&reply.get_ref().data)
-            .map_err(|s| ApiError::internal(s.message().to_string()))?;
-        reply
+        self.peers
+            .forward(&addr, &req, FORWARD_TIMEOUT)
+            .await
+            .map_err(|e| forward_error(leader, &addr, e))?
     }
 
     /// Handles a request on the node that believes it leads.
@@ -148,56 +96,71 @@ impl Node {
         req: Forwarded,
     ) -> Result<ForwardedReply, ApiError> {
         match req {
-            Forwarded::Write(request) => match self.raft.client_write(request).await {
-                Ok(resp) => Ok(ForwardedReply::Write(resp.data)),
-                Err(e) => Err(write_error(e)),
-            },
-            Forwarded::ReadBarrier => match self.raft.ensure_linearizable().await {
-                Ok(log_id) => Ok(ForwardedReply::ReadBarrier(
-                    log_id.map(|l| l.index).unwrap_or(0),
-                )),
-                Err(e) => Err(ApiError::unavailable(format!(
-                    "node {} cannot confirm leadership ({e}); retry",
-                    self.id
-                ))),
-            },
-            Forwarded::Join { id, addr } => {
-                self.raft
-                    .add_learner(id, BasicNode { addr: addr.clone() }, true)
-                    .await
-                    .map_err(write_error)?;
-                let members = self.raft.metrics().borrow().membership_config.clone();
-                if !members.membership().voter_ids().any(|v| v == id) {
-                    self.raft
-                        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-                        .await
-                        .map_err(write_error)?;
-                }
-                Ok(ForwardedReply::Done)
-            }
-            Forwarded::Remove { id } => {
-                let members = self.raft.metrics().borrow().membership_config.clone();
-                let membership = members.membership();
-                let change = if membership.voter_ids().any(|v| v == id) {
-                    ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-                } else if membership.get_node(&id).is_some() {
-                    ChangeMembers::RemoveNodes(BTreeSet::from([id]))
-                } else {
-                    return Err(ApiError::new(
-                        ApiCode::NotFound,
-                        format!(
-                            "node {id} is not a member of the cluster; see `edgectl cluster status`"
-                        ),
-                    ));
-                };
-                self.raft
-                    .change_membership(change, false)
-                    .await
-                    .map_err(write_error)?;
-                Ok(ForwardedReply::Done)
-            }
+            Forwarded::Write(request) => self.write_here(request).await,
+            Forwarded::ReadBarrier => self.read_index_here().await,
+            Forwarded::Join { id, addr } => self.join_here(id, addr).await,
+            Forwarded::Remove { id } => self.remove_here(id).await,
             Forwarded::Status => Ok(ForwardedReply::Status(self.local_status())),
         }
+    }
+
+    /// Proposes `request` to the local Raft (the leader).
+    async fn write_here(&self, request: Request) -> Result<ForwardedReply, ApiError> {
+        match self.raft.client_write(request).await {
+            Ok(resp) => Ok(ForwardedReply::Write(resp.data)),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    /// Confirms leadership with a quorum; the index a read must wait for.
+    async fn read_index_here(&self) -> Result<ForwardedReply, ApiError> {
+        match self.raft.ensure_linearizable().await {
+            Ok(log_id) => Ok(ForwardedReply::ReadBarrier(
+                log_id.map(|l| l.index).unwrap_or(0),
+            )),
+            Err(e) => Err(ApiError::unavailable(format!(
+                "node {} cannot confirm leadership ({e}); retry",
+                self.id
+            ))),
+        }
+    }
+
+    /// Adds node `id` as a learner (waiting for it to catch up), then
+    /// promotes it to voter unless it already is one.
+    async fn join_here(&self, id: NodeId, addr: String) -> Result<ForwardedReply, ApiError> {
+        self.raft
+            .add_learner(id, BasicNode { addr }, true)
+            .await
+            .map_err(write_error)?;
+        let members = self.raft.metrics().borrow().membership_config.clone();
+        if !members.membership().voter_ids().any(|v| v == id) {
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                .await
+                .map_err(write_error)?;
+        }
+        Ok(ForwardedReply::Done)
+    }
+
+    /// Removes node `id`, whether voter or learner.
+    async fn remove_here(&self, id: NodeId) -> Result<ForwardedReply, ApiError> {
+        let members = self.raft.metrics().borrow().membership_config.clone();
+        let membership = members.membership();
+        let change = if membership.voter_ids().any(|v| v == id) {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else if membership.get_node(&id).is_some() {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        } else {
+            return Err(ApiError::new(
+                ApiCode::NotFound,
+                format!("node {id} is not a member of the cluster; see `edgectl cluster status`"),
+            ));
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(write_error)?;
+        Ok(ForwardedReply::Done)
     }
 
     /// Proposes a write through the leader; the state machine's answer.
@@ -283,9 +246,22 @@ impl Node {
     /// This node's view.
     pub fn local_status(&self) -> ClusterStatus {
         let m = self.raft.metrics().borrow().clone();
+        ClusterStatus {
+            leader: m.current_leader,
+            term: m.current_term,
+            members: self.members(&m),
+            commit_index: self.committed.load(Ordering::Relaxed),
+            applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+            snapshot_age_ms: self.state.snapshot_age().map(|t| t.as_millis() as u64),
+            ledger_size: self.state.ledger_size(),
+        }
+    }
+
+    /// Voters and learners, with how far each one's log is known to reach.
+    fn members(&self, m: &RaftMetrics<NodeId, BasicNode>) -> Vec<MemberStatus> {
         let membership = m.membership_config.membership();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let members = membership
+        membership
             .nodes()
             .map(|(id, node)| {
                 let last_log_index = if *id == self.id {
@@ -303,25 +279,25 @@ impl Node {
                     last_log_index,
                 }
             })
-            .collect();
-        let snapshot_age_ms = self
-            .view
-            .snapshot_at
-            .lock()
-            .expect("snapshot clock")
-            .map(|t| t.elapsed().as_millis() as u64);
-        ClusterStatus {
-            leader: m.current_leader,
-            term: m.current_term,
-            members,
-            commit_index: self.committed.load(Ordering::Relaxed),
-            applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
-            snapshot_age_ms,
-            ledger_size: self.view.ledger_size.load(Ordering::Relaxed),
-        }
+            .collect()
     }
 }
 
+/// Why a forwarded request got no answer, as the client should read it.
+fn forward_error(leader: NodeId, addr: &str, e: ForwardError) -> ApiError {
+    match e {
+        ForwardError::Address(e) => {
+            ApiError::unavailable(format!("bad leader address {addr:?}: {e}"))
+        }
+        ForwardError::Status(s) => ApiError::unavailable(format!(
+            "forwarding to leader {leader} at {addr} failed ({}); the outcome is unknown, retry (writes here are idempotent)",
+            s.message()
+        )),
+        ForwardError::Codec(e) => ApiError::internal(e.to_string()),
+    }
+}
+
+/// openraft's refusal of a write or membership change, as the client should read it.
 fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ApiError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {

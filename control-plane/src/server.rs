@@ -2,6 +2,7 @@
 //! services on a bound listener until the shutdown future completes.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use edge_proto::v1::cluster_admin_server::ClusterAdminServer;
@@ -33,47 +34,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let local = listener.local_addr()?;
-    let advertise_addr = config
-        .advertise_addr
-        .clone()
-        .unwrap_or_else(|| local.to_string());
-    let dir = config.data_dir.display().to_string();
-    let (log_store, state_machine) =
-        store::open(&config.data_dir).map_err(|source| StartError::Storage {
-            dir: dir.clone(),
-            source,
-        })?;
-    let committed = log_store.committed_index();
-    let view = state_machine.view();
-    let peers = Peers::default();
-    let raft_config = Arc::new(config.raft_config()?);
-    let raft = Raft::new(
-        config.id,
-        raft_config,
-        Network {
-            peers: peers.clone(),
-            retry: config.peer_retry(),
-        },
-        log_store,
-        state_machine,
-    )
-    .await?;
-    let node = Arc::new(Node {
-        id: config.id,
-        raft: raft.clone(),
-        view,
-        committed,
-        peers,
-        config: config.clone(),
-        advertise_addr,
-    });
-
+    let node = start(&config, local).await?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ControlPlaneServer<Api>>().await;
     health.set_serving::<ClusterAdminServer<Api>>().await;
-
     let api = Api { node: node.clone() };
-    tracing::info!(id = config.id, addr = %local, data_dir = %dir, "control-plane node serving");
+    tracing::info!(id = config.id, addr = %local, data_dir = %config.data_dir.display(), "control-plane node serving");
     let served = tonic::transport::Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .add_service(health_service)
@@ -99,9 +65,40 @@ pub async fn run(
         .await;
     tracing::info!(id = config.id, "shutting down");
     health.set_not_serving::<ControlPlaneServer<Api>>().await;
-    if let Err(e) = raft.shutdown().await {
+    if let Err(e) = node.raft.shutdown().await {
         tracing::warn!(error = %e, "Raft did not shut down cleanly");
     }
     served?;
     Ok(())
+}
+
+/// Opens storage and starts Raft; the node is ready to serve.
+async fn start(config: &Config, local: SocketAddr) -> Result<Arc<Node>, StartError> {
+    let advertise_addr = config
+        .advertise_addr
+        .clone()
+        .unwrap_or_else(|| local.to_string());
+    let (log_store, state_machine) =
+        store::open(&config.data_dir).map_err(|source| StartError::Storage {
+            dir: config.data_dir.display().to_string(),
+            source,
+        })?;
+    let committed = log_store.committed_index();
+    let state = state_machine.reader();
+    let peers = Peers::default();
+    let network = Network {
+        peers: peers.clone(),
+        retry: config.peer_retry(),
+    };
+    let raft_config = Arc::new(config.raft_config()?);
+    let raft = Raft::new(config.id, raft_config, network, log_store, state_machine).await?;
+    Ok(Arc::new(Node {
+        id: config.id,
+        raft,
+        state,
+        committed,
+        peers,
+        config: config.clone(),
+        advertise_addr,
+    }))
 }

@@ -23,20 +23,30 @@ use openraft::storage::RaftLogStorage;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::decode;
+use super::encode;
+use crate::error::OpenError;
+use crate::error::StoreError;
 use crate::types::NodeId;
 use crate::types::TypeConfig;
 
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
+/// The last vote, in `raft_meta`.
 const VOTE: &[u8] = b"vote";
+/// The last committed log id openraft reported, in `raft_meta`.
 const COMMITTED: &[u8] = b"committed";
+/// The last purged log id, in `raft_meta`.
 const LAST_PURGED: &[u8] = b"last_purged";
 
 /// The sled-backed Raft log. Cheap to clone (the reader is a clone).
 #[derive(Clone)]
 pub struct LogStore {
+    /// The database, for flushes.
     db: sled::Db,
+    /// Tree `raft_log`: entries by big-endian index.
     log: sled::Tree,
+    /// Tree `raft_meta`.
     meta: sled::Tree,
     /// Last committed index openraft told us about (for metrics).
     committed: Arc<AtomicU64>,
@@ -44,18 +54,18 @@ pub struct LogStore {
 
 impl LogStore {
     /// Opens the log trees in `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+    pub fn open(db: &sled::Db) -> Result<Self, OpenError> {
         let store = Self {
             db: db.clone(),
             log: db.open_tree("raft_log")?,
             meta: db.open_tree("raft_meta")?,
             committed: Arc::new(AtomicU64::new(0)),
         };
-        if let Ok(Some(c)) = store
-            .get_meta::<Option<LogId<NodeId>>>(COMMITTED)
-            .map(|c| c.flatten())
-        {
-            store.committed.store(c.index, Ordering::Relaxed);
+        if let Some(bytes) = store.meta.get(COMMITTED)? {
+            let committed: Option<LogId<NodeId>> = decode("raft_meta", COMMITTED, &bytes)?;
+            if let Some(c) = committed {
+                store.committed.store(c.index, Ordering::Relaxed);
+            }
         }
         Ok(store)
     }
@@ -68,22 +78,30 @@ impl LogStore {
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
         match self.meta.get(key).map_err(|e| StorageIOError::read(&e))? {
             Some(v) => Ok(Some(
-                serde_json::from_slice(&v).map_err(|e| StorageIOError::read(&e))?,
+                decode("raft_meta", key, &v).map_err(|e| StorageIOError::read(&e))?,
             )),
             None => Ok(None),
         }
     }
 
     async fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), sled::Error> {
-        let bytes = serde_json::to_vec(value).expect("raft metadata serializes");
-        self.meta.insert(key, bytes)?;
+        self.meta.insert(key, encode(value))?;
         self.db.flush_async().await?;
         Ok(())
     }
 }
 
+/// Key of the entry at `index`: big-endian, so keys sort by index.
 fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
+}
+
+/// The index a key of `raft_log` stands for.
+fn key_index(key: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| StoreError::malformed_key("raft_log", key, "an 8-byte big-endian index"))?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -99,7 +117,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let mut out = Vec::new();
         for item in self.log.range(index_key(start)..) {
             let (k, v) = item.map_err(|e| StorageIOError::read_logs(&e))?;
-            let index = u64::from_be_bytes(k.as_ref().try_into().expect("8-byte log key"));
+            let index = key_index(&k).map_err(|e| StorageIOError::read_logs(&e))?;
             if !range.contains(&index) {
                 break;
             }
