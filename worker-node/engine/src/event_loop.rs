@@ -2,6 +2,13 @@
 //! evaluation at a time, drains the messages `runtime.js` posts (through the
 //! mailbox or as an evaluation's result), answers host calls, fires timers,
 //! and stops at the wall-time, CPU-time or memory limit.
+//!
+//! This is the one place that reads what comes out of an isolate, and it
+//! trusts none of it: batches are bounded before they are copied, every
+//! message is checked (its invocation, the bindings it names, its sizes),
+//! host calls and timers are counted per invocation, the deadline is
+//! checked while a batch is handled, and the host's own CPU time spent on
+//! the Worker's messages counts against the Worker's CPU limit.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -15,6 +22,7 @@ use crate::ffi::Channel;
 use crate::ffi::JsValue;
 use crate::ffi::RawContext;
 use crate::ffi::TaskId;
+use crate::ffi::current_thread_cpu_time;
 use crate::ffi::tag;
 use crate::types::ErrorKind;
 use crate::types::HostFunctions;
@@ -24,6 +32,50 @@ use crate::types::WorkerError;
 
 /// How often a running invocation is checked against its CPU and memory limits.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// Most binding calls one invocation may make (runtime.js refuses more).
+pub(crate) const MAX_HOST_CALLS: u32 = 1000;
+/// Most timers one invocation may have pending (runtime.js refuses more).
+const MAX_PENDING_TIMERS: usize = 1000;
+/// Largest JSON text of one binding call's arguments, bytes.
+const MAX_CALL_ARGS: usize = 1024 * 1024;
+/// Longest timer delay, as in browsers (2^31 - 1 ms).
+const MAX_TIMER_MS: u64 = (1 << 31) - 1;
+/// How many messages of a batch are handled between deadline checks.
+const DEADLINE_CHECK_EVERY: usize = 64;
+/// Batch size a runtime needs beyond the output itself: logs (256 KiB of
+/// text, escaped), an error message, framing.
+const BATCH_OVERHEAD: usize = 4 * 1024 * 1024;
+/// Worst-case growth of text quoted into JSON (`\u0000` for one byte).
+const JSON_ESCAPE_GROWTH: usize = 6;
+
+/// A context whose runtime is sealed: its entry points answer only code
+/// that presents `token`, which exists nowhere in the isolate but in the
+/// runtime's closure and in the host's own evaluations.
+pub(crate) struct Context {
+    pub raw: RawContext,
+    token: String,
+}
+
+impl Context {
+    pub fn new(raw: RawContext, token: String) -> Context {
+        Context { raw, token }
+    }
+
+    /// The code that calls runtime entry point `name` with the secret and
+    /// `args` (JS source of literals).
+    pub fn entry(&self, name: &str, args: &str) -> String {
+        let separator = if args.is_empty() { "" } else { ", " };
+        format!("__edge.{name}({:?}{separator}{args})", self.token)
+    }
+}
+
+/// The largest batch a runtime can legitimately send under `limits`.
+pub(crate) fn max_batch_bytes(limits: &Limits) -> usize {
+    limits
+        .max_output_bytes
+        .saturating_mul(JSON_ESCAPE_GROWTH + 1)
+        .saturating_add(BATCH_OVERHEAD)
+}
 
 /// A message from `runtime.js`.
 #[derive(Debug, Deserialize)]
@@ -127,10 +179,19 @@ pub(crate) struct Finished {
 /// One run of the loop over one context.
 pub(crate) struct EventLoop<'a> {
     context: &'a RawContext,
+    sealed: &'a Context,
     limits: Limits,
     host: &'a dyn HostFunctions,
+    /// The invocation being driven (`None` for a load): messages of any
+    /// other are stale or forged and ignored.
+    invocation: Option<u64>,
+    /// The bindings the Worker was granted; calls to others are refused here.
+    bindings: Vec<String>,
+    calls_made: u32,
     deadline: Instant,
     cpu_start: Option<Duration>,
+    /// This thread's CPU clock at the start: the host's work for the Worker.
+    host_cpu_start: Option<Duration>,
     /// Code waiting to be evaluated, in order.
     queue: VecDeque<String>,
     in_flight: Option<TaskId>,
@@ -141,15 +202,28 @@ pub(crate) struct EventLoop<'a> {
 }
 
 impl<'a> EventLoop<'a> {
-    /// A loop over `context` under `limits`, answering host calls with `host`.
-    pub fn new(context: &'a RawContext, limits: Limits, host: &'a dyn HostFunctions) -> Self {
+    /// A loop over `sealed` under `limits` for `invocation` (`None`: a
+    /// load), answering host calls with `host`.
+    pub fn new(
+        sealed: &'a Context,
+        limits: Limits,
+        host: &'a dyn HostFunctions,
+        invocation: Option<u64>,
+    ) -> Self {
         let now = Instant::now();
+        let context = &sealed.raw;
+        context.set_max_string(max_batch_bytes(&limits));
         EventLoop {
             context,
+            sealed,
             limits,
             host,
+            invocation,
+            bindings: host.bindings(),
+            calls_made: 0,
             deadline: now + limits.wall_time,
             cpu_start: context.isolate_cpu_time(),
+            host_cpu_start: current_thread_cpu_time(),
             queue: VecDeque::new(),
             in_flight: None,
             drain_wanted: false,
@@ -185,15 +259,25 @@ impl<'a> EventLoop<'a> {
                 break Err(stop);
             }
         };
-        let cpu_used = match (self.cpu_start, self.context.isolate_cpu_time()) {
-            (Some(start), Some(end)) => end.saturating_sub(start),
-            _ => Duration::ZERO,
-        };
         Finished {
             result,
             in_flight: self.in_flight,
-            cpu_used,
+            cpu_used: self.cpu_used(),
         }
+    }
+
+    /// CPU time spent on the Worker so far: its isolate's thread, plus this
+    /// thread's work on its messages and calls.
+    fn cpu_used(&self) -> Duration {
+        let isolate = match (self.cpu_start, self.context.isolate_cpu_time()) {
+            (Some(start), Some(now)) => now.saturating_sub(start),
+            _ => Duration::ZERO,
+        };
+        let host = match (self.host_cpu_start, current_thread_cpu_time()) {
+            (Some(start), Some(now)) => now.saturating_sub(start),
+            _ => Duration::ZERO,
+        };
+        isolate + host
     }
 
     /// Starts the next queued evaluation, or a mailbox drain, if none runs.
@@ -205,7 +289,7 @@ impl<'a> EventLoop<'a> {
             self.in_flight = Some(self.context.eval(&code));
         } else if self.drain_wanted {
             self.drain_wanted = false;
-            self.in_flight = Some(self.context.eval("__edge.drain()"));
+            self.in_flight = Some(self.context.eval(&self.sealed.entry("drain", "")));
         }
     }
 
@@ -233,6 +317,13 @@ impl<'a> EventLoop<'a> {
                 match value {
                     JsValue::String(text) => self.handle_messages(&text, wanted),
                     JsValue::Error { tag, message } => Err(self.error_from_tag(tag, message)),
+                    JsValue::Oversized(bytes) => Err(limit_error(
+                        ErrorKind::Runtime,
+                        format!(
+                            "the runtime sent a {bytes}-byte batch, more than the {} bytes this invocation's limits allow",
+                            max_batch_bytes(&self.limits)
+                        ),
+                    )),
                     other => Err(limit_error(
                         ErrorKind::Runtime,
                         format!("the runtime returned an unexpected value {other:?}"),
@@ -270,8 +361,8 @@ impl<'a> EventLoop<'a> {
                 break;
             }
             self.timers.pop();
-            self.queue
-                .push_back(format!("__edge.fire({}, {})", timer.inv, timer.id));
+            let args = format!("{}, {}", timer.inv, timer.id);
+            self.queue.push_back(self.sealed.entry("fire", &args));
         }
     }
 
@@ -285,9 +376,7 @@ impl<'a> EventLoop<'a> {
         if self.context.hard_memory_limit_reached() {
             return Some(memory_error(&self.limits));
         }
-        if let (Some(start), Some(used)) = (self.cpu_start, self.context.isolate_cpu_time())
-            && used.saturating_sub(start) > self.limits.cpu_time
-        {
+        if self.cpu_used() > self.limits.cpu_time {
             return Some(limit_error(
                 ErrorKind::Timeout,
                 format!(
@@ -332,40 +421,97 @@ impl<'a> EventLoop<'a> {
             )
         })?;
         let mut found = None;
-        for message in messages {
-            match &message {
+        for (index, message) in messages.into_iter().enumerate() {
+            if index % DEADLINE_CHECK_EVERY == DEADLINE_CHECK_EVERY - 1 {
+                self.check_deadline()?;
+            }
+            match message {
                 Message::Call {
                     inv,
                     id,
                     name,
                     args,
-                } => self.answer_call(*inv, *id, name, args),
-                Message::Timer { inv, id, ms } => self.timers.push(Reverse(Timer {
-                    due: Instant::now() + Duration::from_millis(*ms),
-                    inv: *inv,
-                    id: *id,
-                })),
-                _ if found.is_none() && wanted(&message) => found = Some(message),
+                } => self.on_call(inv, id, &name, &args)?,
+                Message::Timer { inv, id, ms } => self.on_timer(inv, id, ms)?,
+                message if found.is_none() && wanted(&message) => found = Some(message),
                 _ => {}
             }
         }
         Ok(found)
     }
 
-    fn answer_call(&mut self, inv: u64, id: u64, name: &str, args: &str) {
-        let answer = match self.host.call(name, args) {
+    fn check_deadline(&mut self) -> Result<(), StopReason> {
+        if Instant::now() >= self.deadline {
+            return Err(limit_error(
+                ErrorKind::Timeout,
+                format!(
+                    "wall-time limit of {} ms exceeded",
+                    self.limits.wall_time.as_millis()
+                ),
+            ));
+        }
+        match self.check_limits() {
+            Some(stop) => Err(stop),
+            None => Ok(()),
+        }
+    }
+
+    /// A binding call: only of the invocation being driven, only to granted
+    /// bindings, bounded in size and number.
+    fn on_call(&mut self, inv: u64, id: u64, name: &str, args: &str) -> Result<(), StopReason> {
+        if self.invocation != Some(inv) {
+            return Ok(());
+        }
+        self.calls_made += 1;
+        if self.calls_made > MAX_HOST_CALLS {
+            return Err(limit_error(
+                ErrorKind::Runtime,
+                format!("the Worker made more than {MAX_HOST_CALLS} binding calls in one request"),
+            ));
+        }
+        let answer = if !self.bindings.iter().any(|b| b == name) {
+            Err(format!("binding '{name}' is not granted to this Worker"))
+        } else if args.len() > MAX_CALL_ARGS {
+            Err(format!(
+                "binding '{name}': the arguments are larger than {MAX_CALL_ARGS} bytes"
+            ))
+        } else {
+            self.host.call(name, args)
+        };
+        let answer = match answer {
             Ok(value) => serde_json::json!({"inv": inv, "id": id, "ok": true, "value": value}),
             Err(error) => serde_json::json!({"inv": inv, "id": id, "ok": false, "error": error}),
         };
-        self.queue.push_back(format!(
-            "__edge.settle({})",
-            js_literal(&answer.to_string())
-        ));
+        let code = self
+            .sealed
+            .entry("settle", &js_literal(&answer.to_string()));
+        self.queue.push_back(code);
+        Ok(())
+    }
+
+    /// A timer: only of the invocation being driven, bounded in number.
+    fn on_timer(&mut self, inv: u64, id: u64, ms: u64) -> Result<(), StopReason> {
+        if self.invocation != Some(inv) {
+            return Ok(());
+        }
+        if self.timers.len() >= MAX_PENDING_TIMERS {
+            return Err(limit_error(
+                ErrorKind::Runtime,
+                format!("the Worker set more than {MAX_PENDING_TIMERS} pending timers"),
+            ));
+        }
+        self.timers.push(Reverse(Timer {
+            due: Instant::now() + Duration::from_millis(ms.min(MAX_TIMER_MS)),
+            inv,
+            id,
+        }));
+        Ok(())
     }
 }
 
-/// JSON text as a JS string literal (JSON strings are valid JS literals since
-/// ES2019), so the runtime parses it with `JSON.parse` on its side.
-pub(crate) fn js_literal(json: &str) -> String {
-    format!("JSON.parse({})", serde_json::Value::String(json.to_owned()))
+/// Text as a JS string literal (JSON strings are valid JS literals since
+/// ES2019). The runtime parses JSON texts with the `JSON.parse` it captured;
+/// the host's code never calls anything Worker code could have replaced.
+pub(crate) fn js_literal(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
 }

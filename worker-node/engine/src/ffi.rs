@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicI32;
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -109,6 +110,9 @@ pub(crate) enum JsValue {
     },
     /// A value of another type (object, function, promise, ...).
     Other(u8),
+    /// A string longer than the context's cap ([`RawContext::set_max_string`]),
+    /// left uncopied: its length in bytes.
+    Oversized(usize),
 }
 
 struct Api {
@@ -267,6 +271,19 @@ fn routes() -> MutexGuard<'static, HashMap<u64, Route>> {
     ROUTES.get_or_init(Default::default).lock()
 }
 
+/// CPU time the calling thread has used (the host's share of a Worker's
+/// work: parsing its messages, answering its calls).
+pub(crate) fn current_thread_cpu_time() -> Option<Duration> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid out-pointer and CLOCK_THREAD_CPUTIME_ID is
+    // always a valid clock for the calling thread.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    (rc == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+}
+
 /// The CPU-time clock of the calling thread (0 if unavailable; real clock
 /// ids of threads are negative on Linux).
 fn current_thread_cpu_clock() -> i32 {
@@ -305,7 +322,15 @@ pub(crate) struct RawContext {
     rx: mpsc::Receiver<Delivery>,
     cpu_clock: Arc<AtomicI32>,
     mailbox: Option<Mailbox>,
+    /// Longest string copied out of the isolate; longer ones are refused
+    /// (strings) or cut (exception messages) before any copy is made.
+    max_string: AtomicUsize,
 }
+
+/// The string cap of a fresh context, until its owner sets one.
+const DEFAULT_MAX_STRING: usize = 64 * 1024 * 1024;
+/// How much of an over-long exception message is kept.
+const MAX_EXCEPTION_MESSAGE: usize = 64 * 1024;
 
 /// An evaluation started with [`RawContext::eval`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +377,7 @@ impl RawContext {
             rx,
             cpu_clock,
             mailbox: None,
+            max_string: AtomicUsize::new(DEFAULT_MAX_STRING),
         };
         context.install_notify(notify_global)?;
         Ok(context)
@@ -430,12 +456,19 @@ impl RawContext {
         // and for string and exception tags `value` points at `len` bytes.
         unsafe {
             let raw = std::ptr::read_unaligned(handle);
-            let bytes = || {
+            let max = self.max_string.load(Ordering::Relaxed);
+            // At most `limit` bytes, cut at a character boundary, copied.
+            let bytes = |limit: usize| {
                 if raw.value == 0 || raw.len == 0 {
                     String::new()
                 } else {
-                    let slice = std::slice::from_raw_parts(raw.value as *const u8, raw.len);
-                    String::from_utf8_lossy(slice).into_owned()
+                    let len = raw.len.min(limit);
+                    let slice = std::slice::from_raw_parts(raw.value as *const u8, len);
+                    let mut text = String::from_utf8_lossy(slice).into_owned();
+                    if len < raw.len {
+                        text.push_str(&format!("… ({} more bytes cut)", raw.len - len));
+                    }
+                    text
                 }
             };
             let value = match raw.kind {
@@ -444,16 +477,22 @@ impl RawContext {
                 tag::BOOL => JsValue::Bool(raw.value as i64 == 1),
                 tag::INTEGER => JsValue::Number(raw.value as i64 as f64),
                 tag::DOUBLE => JsValue::Number(f64::from_bits(raw.value)),
-                tag::STRING => JsValue::String(bytes()),
+                tag::STRING if raw.len > max => JsValue::Oversized(raw.len),
+                tag::STRING => JsValue::String(bytes(usize::MAX)),
                 200..=206 => JsValue::Error {
                     tag: raw.kind,
-                    message: bytes(),
+                    message: bytes(MAX_EXCEPTION_MESSAGE),
                 },
                 other => JsValue::Other(other),
             };
             (self.v8.api.free_value)(self.id, handle);
             value
         }
+    }
+
+    /// Sets the longest string [`RawContext::recv_timeout`] copies out.
+    pub fn set_max_string(&self, bytes: usize) {
+        self.max_string.store(bytes, Ordering::Relaxed);
     }
 
     pub fn set_hard_memory_limit(&self, bytes: u64) {

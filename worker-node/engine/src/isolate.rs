@@ -10,10 +10,10 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::event_loop::Context;
 use crate::event_loop::EventLoop;
 use crate::event_loop::Message;
 use crate::event_loop::StopReason;
-use crate::event_loop::WireValue;
 use crate::event_loop::js_literal;
 use crate::ffi::Channel;
 use crate::ffi::EngineError;
@@ -23,6 +23,7 @@ use crate::ffi::TaskId;
 use crate::ffi::V8;
 use crate::loader;
 use crate::types::*;
+use crate::verdict;
 
 const WEBAPI_JS: &str = include_str!("webapi.js");
 const RUNTIME_JS: &str = include_str!("runtime.js");
@@ -70,7 +71,7 @@ pub struct LoadReport {
 /// transparently (that reload shows up as `load_ms`).
 pub struct Isolate {
     v8: &'static V8,
-    context: Option<RawContext>,
+    context: Option<Context>,
     limits: Limits,
     worker: Option<LoadedBundle>,
     next_invocation: u64,
@@ -105,7 +106,7 @@ impl Isolate {
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
         if let Some(context) = &self.context {
-            context.set_hard_memory_limit(limits.memory_bytes);
+            context.raw.set_hard_memory_limit(limits.memory_bytes);
         }
     }
 
@@ -168,11 +169,21 @@ impl Isolate {
         };
         let inv = self.next_invocation - 1;
         let started = Instant::now();
-        let code = format!("__edge.invoke({message})");
-        let (result, cpu_used) = self.drive(code, self.limits, host, |message| match message {
-            Message::Done { inv: done, .. } => *done == inv,
-            _ => false,
-        });
+        let Some(code) = self.entry("invoke", &message) else {
+            outcome.result = Err(WorkerError::new(ErrorKind::Crashed, "the isolate is gone"));
+            return outcome;
+        };
+        let (result, cpu_used) =
+            self.drive(
+                code,
+                self.limits,
+                host,
+                Some(inv),
+                |message| match message {
+                    Message::Done { inv: done, .. } => *done == inv,
+                    _ => false,
+                },
+            );
         outcome.stats.run_ms = started.elapsed().as_secs_f64() * 1e3;
         outcome.stats.cpu_ms = cpu_used.as_secs_f64() * 1e3;
         outcome.result = match result {
@@ -184,14 +195,11 @@ impl Isolate {
                 logs,
                 ..
             }) => {
-                outcome.logs = logs;
+                outcome.logs = verdict::bounded_logs(logs);
                 if ok {
-                    value_from_wire(value, self.limits.max_output_bytes)
+                    verdict::value_from_wire(value, self.limits.max_output_bytes)
                 } else {
-                    Err(WorkerError::new(
-                        parse_kind(&kind),
-                        message.unwrap_or_default(),
-                    ))
+                    Err(verdict::worker_error(&kind, message.unwrap_or_default()))
                 }
             }
             Ok(_) => unreachable!("drive returns only the awaited message"),
@@ -205,13 +213,17 @@ impl Isolate {
 
     /// V8 heap statistics, or `None` if the isolate does not answer in time.
     pub fn heap_stats(&self) -> Option<HeapStats> {
-        let json = self.context.as_ref()?.heap_stats_json(HEAP_STATS_TIMEOUT)?;
+        let json = self
+            .context
+            .as_ref()?
+            .raw
+            .heap_stats_json(HEAP_STATS_TIMEOUT)?;
         serde_json::from_str(&json).ok()
     }
 
     /// CPU time the isolate's thread has used since it started.
     pub fn isolate_cpu_time(&self) -> Option<Duration> {
-        self.context.as_ref()?.isolate_cpu_time()
+        self.context.as_ref()?.raw.isolate_cpu_time()
     }
 
     /// The V8 version serving this isolate.
@@ -229,9 +241,11 @@ impl Isolate {
         let mut seed = [0u8; 32];
         rand::fill(&mut seed);
         let base64 = base64::engine::general_purpose::STANDARD;
+        // The seed travels as numbers: decoding base64 in the isolate would
+        // pass it through string methods Worker code can replace.
         let mut message = serde_json::json!({
             "inv": inv,
-            "seed": base64.encode(seed),
+            "seed": seed.to_vec(),
             "maxOutput": self.limits.max_output_bytes,
             "bindings": host.bindings(),
         });
@@ -275,6 +289,11 @@ impl Isolate {
             }
         }
         Ok(js_literal(&message.to_string()))
+    }
+
+    /// The code that calls runtime entry point `name` of the current context.
+    fn entry(&self, name: &str, args: &str) -> Option<String> {
+        Some(self.context.as_ref()?.entry(name, args))
     }
 
     /// Makes sure a context exists and holds the Worker; true if it had to
@@ -325,8 +344,11 @@ impl Isolate {
             Some(worker) => worker.script.clone(),
             None => return Ok(Vec::new()),
         };
-        // The loader's script sets `__edge_main`; `__edge.load()` then awaits it.
-        let code = format!("{script}\n;__edge.load()");
+        // The loader's script sets `__edge_main`; the runtime's `load` then awaits it.
+        let Some(load) = self.entry("load", "") else {
+            return Err(WorkerError::new(ErrorKind::Crashed, "the isolate is gone"));
+        };
+        let code = format!("{script}\n;{load}");
         // A load gets at least LOAD_TIME_FLOOR: an invocation limit of a few
         // milliseconds is about the request, not about evaluating modules,
         // while a top-level infinite loop is still stopped.
@@ -335,7 +357,7 @@ impl Isolate {
             cpu_time: self.limits.cpu_time.max(LOAD_TIME_FLOOR),
             ..self.limits
         };
-        let (result, _) = self.drive(code, limits, &NoHostFunctions, |message| {
+        let (result, _) = self.drive(code, limits, &NoHostFunctions, None, |message| {
             matches!(message, Message::Loaded { .. } | Message::Failed { .. })
         });
         match result {
@@ -352,9 +374,10 @@ impl Isolate {
             }) => {
                 // A Worker whose top level throws leaves a half-built context.
                 self.dispose_context();
+                let error = verdict::worker_error(&kind, message);
                 Err(WorkerError::new(
-                    parse_kind(&kind),
-                    with_console(message, &logs),
+                    error.kind,
+                    verdict::with_console(error.message, &logs),
                 ))
             }
             Ok(_) => unreachable!("drive returns only the awaited message"),
@@ -373,6 +396,7 @@ impl Isolate {
         first: String,
         limits: Limits,
         host: &dyn HostFunctions,
+        invocation: Option<u64>,
         wanted: impl Fn(&Message) -> bool,
     ) -> (Result<Message, WorkerError>, Duration) {
         let Some(context) = self.context.as_ref() else {
@@ -381,7 +405,7 @@ impl Isolate {
                 Duration::ZERO,
             );
         };
-        let finished = EventLoop::new(context, limits, host).run(first, wanted);
+        let finished = EventLoop::new(context, limits, host, invocation).run(first, wanted);
         let result = match finished.result {
             Ok(message) => Ok(message),
             Err(StopReason { error, terminate }) => {
@@ -400,8 +424,8 @@ impl Isolate {
     /// its state half-updated and a promise-job loop cannot be cancelled.
     fn terminate(&mut self, in_flight: Option<TaskId>) {
         if let (Some(context), Some(task)) = (&self.context, in_flight) {
-            context.cancel(task);
-            let _ = context.recv_timeout(TERMINATION_GRACE);
+            context.raw.cancel(task);
+            let _ = context.raw.recv_timeout(TERMINATION_GRACE);
         }
         self.dispose_context();
     }
@@ -415,74 +439,13 @@ impl Drop for Isolate {
     }
 }
 
-fn value_from_wire(
-    value: Option<WireValue>,
-    max_output: usize,
-) -> Result<InvocationValue, WorkerError> {
-    let too_large = |size: usize| {
-        WorkerError::new(
-            ErrorKind::OutputTooLarge,
-            format!("the result is {size} bytes; the output limit is {max_output} bytes"),
-        )
-    };
-    match value {
-        Some(WireValue::Json(json)) if json.len() > max_output => Err(too_large(json.len())),
-        Some(WireValue::Json(json)) => Ok(InvocationValue::Json(json)),
-        Some(WireValue::Http(response)) => {
-            let body = base64::engine::general_purpose::STANDARD
-                .decode(response.body_base64.as_bytes())
-                .map_err(|e| {
-                    WorkerError::new(ErrorKind::Runtime, format!("unreadable response body: {e}"))
-                })?;
-            if body.len() > max_output {
-                return Err(too_large(body.len()));
-            }
-            Ok(InvocationValue::Http(HttpResponse {
-                status: response.status,
-                headers: response.headers,
-                body,
-            }))
-        }
-        None => Ok(InvocationValue::Json("null".into())),
-    }
-}
-
-/// A failed load's message followed by what the Worker logged before it
-/// failed (a load has no outcome to carry logs), at most 20 lines.
-fn with_console(message: String, logs: &[LogLine]) -> String {
-    const MAX_LINES: usize = 20;
-    if logs.is_empty() {
-        return message;
-    }
-    let mut text = format!("{message}\nconsole output before the failure:");
-    for line in logs.iter().take(MAX_LINES) {
-        text.push_str(&format!("\n[{}] {}", line.level, line.message));
-    }
-    if logs.len() > MAX_LINES {
-        text.push_str(&format!("\n({} more lines)", logs.len() - MAX_LINES));
-    }
-    text
-}
-
-fn parse_kind(kind: &str) -> ErrorKind {
-    match kind {
-        "compile" => ErrorKind::Compile,
-        "timeout" => ErrorKind::Timeout,
-        "memory" => ErrorKind::Memory,
-        "output_too_large" => ErrorKind::OutputTooLarge,
-        "bundle_too_large" => ErrorKind::BundleTooLarge,
-        "not_found" => ErrorKind::NotFound,
-        "bad_request" => ErrorKind::BadRequest,
-        _ => ErrorKind::Runtime,
-    }
-}
-
 fn engine_failure(error: EngineError) -> WorkerError {
     WorkerError::new(ErrorKind::Crashed, format!("the engine failed: {error}"))
 }
 
-/// A fresh context with the web APIs and runtime evaluated and the memory limit set.
-fn new_context(v8: &'static V8, limits: &Limits) -> Result<RawContext, EngineError> {
+/// A fresh context with the web APIs and runtime evaluated, the runtime
+/// sealed with a new secret, and the memory limit set.
+fn new_context(v8: &'static V8, limits: &Limits) -> Result<Context, EngineError> {
     let context = RawContext::new(v8, NOTIFY_GLOBAL)?;
     for (name, source) in [("webapi.js", WEBAPI_JS), ("runtime.js", RUNTIME_JS)] {
         context.eval(source);
@@ -496,6 +459,27 @@ fn new_context(v8: &'static V8, limits: &Limits) -> Result<RawContext, EngineErr
     }
     let mut context = context;
     context.open_mailbox(MAILBOX_HANDOVER, SETUP_TIMEOUT)?;
+    let mut secret = [0u8; 16];
+    rand::fill(&mut secret);
+    let token = hex(&secret);
+    context.eval(&format!("__edge.seal({token:?})"));
+    match context.recv_timeout(SETUP_TIMEOUT) {
+        Some((Channel::EvalResult, JsValue::Error { message, .. })) => {
+            return Err(EngineError::Setup(format!(
+                "sealing runtime.js failed: {message}"
+            )));
+        }
+        Some((Channel::EvalResult, _)) => {}
+        _ => {
+            return Err(EngineError::Setup(
+                "sealing runtime.js did not finish".into(),
+            ));
+        }
+    }
     context.set_hard_memory_limit(limits.memory_bytes);
-    Ok(context)
+    Ok(Context::new(context, token))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -10,6 +10,8 @@
 //! - `isolate` and `event_loop`: [`Isolate`] — create, load, invoke, heap
 //!   statistics, dispose — and the loop that drives one evaluation at a time,
 //!   answers host calls, fires timers and enforces the limits.
+//! - `verdict`: the one place that turns what a Worker's runtime reported
+//!   into an outcome: bounded, with platform error kinds the host's alone.
 //! - `ffi`: the mini-racer C ABI, the crate's only unsafe code.
 //!
 //! Everything V8 is behind the default feature `v8`; without it the crate is
@@ -26,6 +28,8 @@ mod ffi;
 mod isolate;
 pub mod loader;
 mod types;
+#[cfg(feature = "v8")]
+mod verdict;
 
 #[cfg(feature = "v8")]
 pub use ffi::EngineError;

@@ -2,6 +2,20 @@
 // Worker code. The host calls into it only through the `__edge` entry points
 // below; each returns `drain()`, the JSON of the messages posted since.
 //
+// Worker code shares this global object and may replace any builtin or
+// prototype method at any time, so everything this file relies on after
+// set-up is captured here first (JSON, Atomics, TextEncoder, Map, WeakMap,
+// Promise, String methods, Reflect.apply), no internal global stays
+// reachable (`__edge_internal`, `__edge_notify` and the mailbox are taken
+// and deleted), and `__edge` itself is inert without the per-isolate secret
+// the host hands over once with `seal` (it only ever travels as a string
+// literal in the host's own evaluations, which Worker code cannot read).
+// Nothing here uses spread, array destructuring or for-of after set-up: they
+// go through iterator methods Worker code can replace.
+//
+// The host trusts none of this either: it validates every message, bounds
+// every size and assigns every platform error kind itself (event_loop.rs).
+//
 // Messages posted later (from promise jobs, timers, host answers) travel
 // through the mailbox: a SharedArrayBuffer the host reads directly, so they
 // reach it even if the isolate's thread never becomes idle again (a Worker
@@ -14,71 +28,143 @@
 (function () {
   "use strict";
 
-  const notifyHost = globalThis.__edge_notify;
-  delete globalThis.__edge_notify;
-  const internal = globalThis.__edge_internal;
+  // ---- builtins, captured before any Worker code runs ------------------------
+
+  const G = globalThis;
+  const apply = Reflect.apply;
+  const uncurry = (fn) => (self, ...args) => apply(fn, self, args);
+  const jsonParse = JSON.parse;
+  const jsonStringify = JSON.stringify;
+  const atomicLoad = Atomics.load;
+  const atomicStore = Atomics.store;
+  const atomicCompareExchange = Atomics.compareExchange;
+  const encodeInto = uncurry(TextEncoder.prototype.encodeInto);
+  const defineProperty = Object.defineProperty;
+  const freeze = Object.freeze;
+  const create = Object.create;
+  const ObjectToString = uncurry(Object.prototype.toString);
+  const MapCtor = Map;
+  const mapGet = uncurry(Map.prototype.get);
+  const mapSet = uncurry(Map.prototype.set);
+  const mapDelete = uncurry(Map.prototype.delete);
+  const mapClear = uncurry(Map.prototype.clear);
+  const mapSize = uncurry(Object.getOwnPropertyDescriptor(Map.prototype, "size").get);
+  const WeakMapCtor = WeakMap;
+  const weakMapGet = uncurry(WeakMap.prototype.get);
+  const weakMapSet = uncurry(WeakMap.prototype.set);
+  const PromiseCtor = Promise;
+  const promiseThen = uncurry(Promise.prototype.then);
+  const promiseResolve = (value) => apply(Promise.resolve, PromiseCtor, [value]);
+  const promiseAllSettled = (list) => apply(Promise.allSettled, PromiseCtor, [list]);
+  const promiseWithResolvers = () => apply(Promise.withResolvers, PromiseCtor, []);
+  const stringSlice = uncurry(String.prototype.slice);
+  const stringStartsWith = uncurry(String.prototype.startsWith);
+  const toWellFormed = uncurry(String.prototype.toWellFormed);
+  const StringCtor = String;
+  const ErrorCtor = Error;
+  const TypeErrorCtor = TypeError;
+  const isError = (value) => value instanceof ErrorCtor;
+  const mathMax = Math.max;
+  const mathMin = Math.min;
+  const mathCeil = Math.ceil;
+  const ArrayIsArray = Array.isArray;
+  const NumberCtor = Number;
+  const arrayPush = uncurry(Array.prototype.push);
+  const arrayJoin = uncurry(Array.prototype.join);
+  const TextEncoderCtor = TextEncoder;
+  const Int32ArrayCtor = Int32Array;
+  const Uint8ArrayCtor = Uint8Array;
+  const SharedArrayBufferCtor = SharedArrayBuffer;
+
+  const notifyHost = G.__edge_notify;
+  delete G.__edge_notify;
+  const internal = G.__edge_internal;
+  delete G.__edge_internal;
+  const requestFromWire = internal.requestFromWire;
+  const responseToWire = internal.responseToWire;
+  const reseedRandom = internal.reseedRandom;
+
+  // ---- limits (the host enforces its own as well) ----------------------------
 
   const MAX_LOG_LINES = 1000;
   const MAX_LOG_BYTES = 256 * 1024;
+  const MAX_LOG_LINE = 16 * 1024;
+  const MAX_ERROR_MESSAGE = 64 * 1024;
+  const MAX_CALL_ARGS = 1024 * 1024;
+  const MAX_CALLS = 1000;
+  const MAX_TIMERS = 1000;
 
   // Mailbox layout, mirrored in ffi.rs (`Mailbox`): four i32 words
   // (state, notified, pending, length), then the UTF-8 batch.
   const MAILBOX_BYTES = 8 * 1024;
   const HEADER_BYTES = 16;
+  // A constant, not `payload.length`: that getter lives on a prototype Worker
+  // code can shadow, and it would hand over the mailbox.
+  const PAYLOAD_BYTES = MAILBOX_BYTES - HEADER_BYTES;
   const STATE = 0;
   const NOTIFIED = 1;
   const PENDING = 2;
   const LENGTH = 3;
   const EMPTY = 0;
   const FULL = 1;
-  const mailbox = new SharedArrayBuffer(MAILBOX_BYTES);
-  const control = new Int32Array(mailbox, 0, 4);
-  const payload = new Uint8Array(mailbox, HEADER_BYTES);
-  const encoder = new TextEncoder();
+  const mailbox = new SharedArrayBufferCtor(MAILBOX_BYTES);
+  const control = new Int32ArrayCtor(mailbox, 0, 4);
+  const payload = new Uint8ArrayCtor(mailbox, HEADER_BYTES);
+  const encoder = new TextEncoderCtor();
   // The host collects the buffer once, right after this script, and deletes it.
-  Object.defineProperty(globalThis, "__edge_mailbox", { value: mailbox, configurable: true });
+  defineProperty(G, "__edge_mailbox", { value: mailbox, configurable: true });
 
-  let outbox = [];
+  // Messages waiting for the host, as JSON texts joined by commas. Messages
+  // are written as text here (`wire` below), never by JSON.stringify over
+  // objects, which would consult a `toJSON` Worker code can put on
+  // Object.prototype or Array.prototype.
+  let outbox = "";
   // True while the host's own evaluation runs: its drain() picks up what is
   // posted, so there is no need to ring the host.
   let inHostCall = false;
+  // The secret the host's evaluations present; set once by `seal`.
+  let secret = null;
 
   function post(message) {
-    outbox.push(message);
-    Atomics.store(control, PENDING, 1);
+    outbox = outbox === "" ? message : outbox + "," + message;
+    atomicStore(control, PENDING, 1);
     if (!inHostCall) deliver();
   }
 
   // Moves the outbox into the mailbox when it is free and large enough, then
   // rings the host unless a ring is already unanswered.
   function deliver() {
-    if (Atomics.load(control, STATE) === EMPTY) {
-      const text = JSON.stringify(outbox);
-      if (text.length <= payload.length) {
-        const { read, written } = encoder.encodeInto(text, payload);
-        if (read === text.length) {
-          outbox = [];
-          Atomics.store(control, PENDING, 0);
-          Atomics.store(control, LENGTH, written);
-          Atomics.store(control, STATE, FULL);
+    if (atomicLoad(control, STATE) === EMPTY) {
+      const text = "[" + outbox + "]";
+      if (text.length <= PAYLOAD_BYTES) {
+        const done = encodeInto(encoder, text, payload);
+        if (done.read === text.length) {
+          outbox = "";
+          atomicStore(control, PENDING, 0);
+          atomicStore(control, LENGTH, done.written);
+          atomicStore(control, STATE, FULL);
         }
       }
     }
-    if (Atomics.compareExchange(control, NOTIFIED, 0, 1) === 0) notifyHost();
+    if (atomicCompareExchange(control, NOTIFIED, 0, 1) === 0) notifyHost();
   }
 
   function drain() {
-    const text = JSON.stringify(outbox);
-    outbox = [];
-    Atomics.store(control, PENDING, 0);
+    const text = "[" + outbox + "]";
+    outbox = "";
+    atomicStore(control, PENDING, 0);
     return text;
   }
 
+  // An entry point for the host: refuses callers without the secret.
   function entry(body) {
-    return function (...args) {
+    return function (token, a, b) {
+      if (secret === null || token !== secret) {
+        throw new TypeErrorCtor("__edge is the host's interface");
+      }
       inHostCall = true;
       try {
-        body(...args);
+        body(a, b);
       } finally {
         inHostCall = false;
       }
@@ -86,36 +172,63 @@
     };
   }
 
+  // ---- text that crosses to the host ------------------------------------------
+
+  // Well-formed (no lone surrogates, which JSON parsers refuse) and at most
+  // `max` characters, with the cut said explicitly.
+  function bounded(text, max) {
+    let s = toWellFormed(StringCtor(text));
+    if (s.length > max) {
+      s = toWellFormed(stringSlice(s, 0, max)) + `… (${s.length - max} more characters cut)`;
+    }
+    return s;
+  }
+
+  // JSON of a string or number primitive: JSON.stringify consults no
+  // `toJSON` for primitives, so nothing of the Worker's runs here.
+  function quote(text) {
+    return jsonStringify(toWellFormed(StringCtor(text)));
+  }
+
+  function integer(n) {
+    return typeof n === "number" && n === n ? "" + mathMax(0, n | 0) : "0";
+  }
+
   // ---- errors --------------------------------------------------------------
 
+  // Errors this runtime raised on purpose, with their kind. Only these carry
+  // a kind other than "runtime": a property on an error object is the
+  // Worker's to forge.
+  const kindOf = new WeakMapCtor();
+
   function kindError(kind, message) {
-    const error = new Error(message);
-    error.edgeKind = kind;
+    const error = new ErrorCtor(message);
+    weakMapSet(kindOf, error, kind);
     return error;
   }
 
   function safeString(value) {
     try {
       if (typeof value === "string") return value;
-      const json = JSON.stringify(value);
+      const json = jsonStringify(value);
       if (json !== undefined) return json;
     } catch (_) {
       // fall through to String()
     }
     try {
-      return String(value);
+      return StringCtor(value);
     } catch (_) {
-      return Object.prototype.toString.call(value);
+      return ObjectToString(value);
     }
   }
 
   // A description of anything thrown; never throws itself.
   function describe(error) {
     try {
-      if (error instanceof Error) {
+      if (isError(error)) {
         const head = `${error.name}: ${error.message}`;
         const stack = typeof error.stack === "string" ? error.stack : "";
-        return stack.startsWith(head) ? stack : stack ? `${head}\n${stack}` : head;
+        return stringStartsWith(stack, head) ? stack : stack ? `${head}\n${stack}` : head;
       }
       return `Uncaught ${safeString(error)}`;
     } catch (_) {
@@ -124,67 +237,89 @@
   }
 
   function failure(error) {
-    let kind = "runtime";
+    const kind = (error !== null && typeof error === "object" && weakMapGet(kindOf, error)) || "runtime";
+    let message;
     try {
-      if (error && typeof error.edgeKind === "string") kind = error.edgeKind;
+      message = kind === "runtime" ? describe(error) : StringCtor(error.message);
     } catch (_) {
-      // a hostile getter: keep "runtime"
+      message = "Uncaught exception (not describable)";
     }
-    const message =
-      kind === "runtime" ? describe(error) : String(error && error.message);
-    return { kind, message };
+    return { kind, message: bounded(message, MAX_ERROR_MESSAGE) };
   }
 
   // ---- console ---------------------------------------------------------------
 
-  let logs = [];
+  // The lines logged since the last take, as JSON texts joined by commas.
+  let logs = "";
+  let logLines = 0;
   let logBytes = 0;
   let logsDropped = 0;
 
   function format(args) {
-    return args.map((a) => (typeof a === "string" ? a : describeValue(a))).join(" ");
+    const parts = [];
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      arrayPush(parts, typeof a === "string" ? a : describeValue(a));
+    }
+    return arrayJoin(parts, " ");
   }
 
   function describeValue(value) {
-    if (value instanceof Error) return describe(value).replace(/^Uncaught /, "");
+    if (isError(value)) {
+      const text = describe(value);
+      return stringStartsWith(text, "Uncaught ") ? stringSlice(text, 9) : text;
+    }
     if (typeof value === "function") return `[Function ${value.name || "anonymous"}]`;
     if (typeof value === "bigint") return `${value}n`;
-    if (typeof value === "symbol") return value.toString();
+    if (typeof value === "symbol") return apply(Symbol.prototype.toString, value, []);
     if (value === undefined) return "undefined";
     return safeString(value);
   }
 
   function log(level, args) {
-    if (logs.length >= MAX_LOG_LINES || logBytes >= MAX_LOG_BYTES) {
+    if (logLines >= MAX_LOG_LINES || logBytes >= MAX_LOG_BYTES) {
       logsDropped++;
       return;
     }
-    let message = format(args);
-    if (message.length > 16 * 1024) message = message.slice(0, 16 * 1024) + "…";
+    let message;
+    try {
+      message = bounded(format(args), MAX_LOG_LINE);
+    } catch (_) {
+      message = "(a console message that could not be formatted)";
+    }
     logBytes += message.length;
-    logs.push({ level, message });
+    appendLog(level, message);
   }
 
+  function appendLog(level, message) {
+    const line = `{"level":${quote(level)},"message":${quote(message)}}`;
+    logs = logs === "" ? line : logs + "," + line;
+    logLines++;
+  }
+
+  // The JSON array of the lines logged since the last take.
   function takeLogs() {
     if (logsDropped > 0) {
-      logs.push({ level: "warn", message: `${logsDropped} further console lines were dropped` });
+      appendLog("warn", `${logsDropped} further console lines were dropped`);
     }
-    const taken = logs;
-    logs = [];
+    const taken = "[" + logs + "]";
+    logs = "";
+    logLines = 0;
     logBytes = 0;
     logsDropped = 0;
     return taken;
   }
 
   const console = {};
-  for (const [name, level] of [
+  const LEVELS = [
     ["log", "log"],
     ["info", "info"],
     ["debug", "debug"],
     ["warn", "warn"],
     ["error", "error"],
     ["trace", "debug"],
-  ]) {
+  ];
+  for (const [name, level] of LEVELS) {
     console[name] = (...args) => log(level, args);
   }
   console.assert = (condition, ...args) => {
@@ -202,7 +337,7 @@
 
   function requireInvocation(what) {
     if (current === null) {
-      throw new Error(`${what} is only available while a request is being handled`);
+      throw new ErrorCtor(`${what} is only available while a request is being handled`);
     }
     return current;
   }
@@ -210,53 +345,86 @@
   function setTimer(callback, ms, args, repeat) {
     const invocation = requireInvocation("setTimeout");
     if (typeof callback !== "function") {
-      throw new TypeError("setTimeout expects a function");
+      throw new TypeErrorCtor("setTimeout expects a function");
+    }
+    if (mapSize(invocation.timers) >= MAX_TIMERS) {
+      throw new ErrorCtor(`a request may have at most ${MAX_TIMERS} timers pending`);
     }
     const id = nextTimer++;
-    const delay = Math.max(0, Math.min(Number(ms) || 0, 2 ** 31 - 1));
-    invocation.timers.set(id, { callback, args, repeat, delay });
-    post({ t: "timer", inv: invocation.id, id, ms: delay });
+    const delay = mathMax(0, mathMin(NumberCtor(ms) || 0, 2 ** 31 - 1));
+    mapSet(invocation.timers, id, { callback, args, repeat, delay });
+    post(`{"t":"timer","inv":${integer(invocation.id)},"id":${integer(id)},"ms":${integer(delay)}}`);
     return id;
   }
 
   function clearTimer(id) {
-    if (current !== null) current.timers.delete(id);
+    if (current !== null) mapDelete(current.timers, id);
   }
 
+  const resolved = promiseResolve(undefined);
   defineGlobal("setTimeout", (callback, ms, ...args) => setTimer(callback, ms, args, false));
   defineGlobal("setInterval", (callback, ms, ...args) => setTimer(callback, ms, args, true));
   defineGlobal("clearTimeout", clearTimer);
   defineGlobal("clearInterval", clearTimer);
-  defineGlobal("queueMicrotask", (callback) => Promise.resolve().then(callback));
+  defineGlobal("queueMicrotask", (callback) => {
+    if (typeof callback !== "function") {
+      throw new TypeErrorCtor("queueMicrotask expects a function");
+    }
+    promiseThen(resolved, () => callback());
+  });
 
   function hostCall(name, args) {
     const invocation = requireInvocation(`binding ${name}`);
+    if (invocation.callsMade >= MAX_CALLS) {
+      return PromiseCtor.reject(new ErrorCtor(`a request may make at most ${MAX_CALLS} binding calls`));
+    }
+    let text;
+    try {
+      text = jsonStringify(args);
+    } catch (error) {
+      return PromiseCtor.reject(error);
+    }
+    if (text === undefined || text.length > MAX_CALL_ARGS) {
+      return PromiseCtor.reject(
+        new TypeErrorCtor(`binding ${name}: the arguments must be JSON of at most ${MAX_CALL_ARGS} characters`),
+      );
+    }
+    invocation.callsMade++;
     const id = nextCall++;
-    const pending = Promise.withResolvers();
-    invocation.calls.set(id, pending);
-    post({ t: "call", inv: invocation.id, id, name, args: JSON.stringify(args) });
+    const pending = promiseWithResolvers();
+    mapSet(invocation.calls, id, pending);
+    post(
+      `{"t":"call","inv":${integer(invocation.id)},"id":${integer(id)},"name":${quote(name)},"args":${quote(text)}}`,
+    );
     return pending.promise;
   }
 
   function makeEnv(bindings) {
-    const env = {};
-    for (const name of bindings) {
+    const env = create(null);
+    for (let i = 0; i < bindings.length; i++) {
+      const name = bindings[i];
       env[name] = (...args) => hostCall(name, args);
     }
-    return Object.freeze(env);
+    return freeze(env);
   }
 
   // JSON text of a method's result, refusing to build anything larger than
   // `max` characters (a runaway result must not exhaust the heap first).
+  // Strings are made well-formed: a lone surrogate becomes U+FFFD, since the
+  // JSON parsers on the other side refuse it.
   function boundedJson(value, max) {
     const tooLarge = () =>
       kindError("output_too_large", `the result is larger than the ${max}-byte output limit`);
     if (typeof value === "string" && value.length > max) throw tooLarge();
     let budget = max;
-    const text = JSON.stringify(value, function (key, v) {
+    const text = jsonStringify(value, function (key, v) {
       budget -= key.length + 2;
-      if (typeof v === "string") budget -= v.length + 2;
-      else if (v !== null && typeof v !== "object") budget -= 6;
+      if (typeof v === "string") {
+        budget -= v.length + 2;
+        if (budget < 0) throw tooLarge();
+        return toWellFormed(v);
+      }
+      if (v !== null && typeof v !== "object") budget -= 6;
       if (budget < 0) throw tooLarge();
       return v;
     });
@@ -267,10 +435,10 @@
 
   async function run(invocation, message) {
     if (worker === null) throw kindError("not_found", "no Worker is loaded in this isolate");
-    const env = makeEnv(message.bindings || []);
-    const ctx = Object.freeze({
+    const env = makeEnv(message.bindings);
+    const ctx = freeze({
       waitUntil(promise) {
-        invocation.waitUntil.push(Promise.resolve(promise));
+        arrayPush(invocation.waitUntil, promiseResolve(promise));
       },
       passThroughOnException() {},
     });
@@ -278,96 +446,152 @@
       if (typeof worker.fetch !== "function") {
         throw kindError("not_found", "the Worker's default export has no fetch handler");
       }
-      const request = internal.requestFromWire(message.request);
+      const request = requestFromWire(message.request);
       const response = await worker.fetch(request, env, ctx);
-      const wire = await internal.responseToWire(response);
-      if (wire.body_base64.length > Math.ceil(message.maxOutput / 3) * 4) {
+      const wire = await responseToWire(response);
+      const text = httpValue(wire);
+      if (wire.body_base64.length > mathCeil(message.maxOutput / 3) * 4) {
         throw kindError(
           "output_too_large",
           `the response body is larger than the ${message.maxOutput}-byte output limit`,
         );
       }
-      return { http: wire };
+      return text;
     }
     const method = message.method;
     const handler = worker[method];
     if (typeof handler !== "function" || method === "constructor") {
-      throw kindError("not_found", `the Worker's default export has no method '${method}'`);
+      throw kindError("not_found", `the Worker's default export has no method '${bounded(method, 256)}'`);
     }
-    const result = await handler.call(worker, JSON.parse(message.input), env, ctx);
-    return { json: boundedJson(result, message.maxOutput) };
+    const result = await apply(handler, worker, [jsonParse(message.input), env, ctx]);
+    return `{"json":${quote(boundedJson(result, message.maxOutput))}}`;
   }
 
-  function finish(invocation, outcome) {
+  // The wire form of a fetch handler's response, checked field by field (it
+  // came through webapi.js methods Worker code can replace).
+  function httpValue(wire) {
+    const status = wire.status;
+    const headers = wire.headers;
+    const body = wire.body_base64;
+    if (typeof status !== "number" || typeof body !== "string" || !ArrayIsArray(headers)) {
+      throw new TypeErrorCtor("fetch handler must return a Response");
+    }
+    let list = "";
+    for (let i = 0; i < headers.length; i++) {
+      const pair = headers[i];
+      const entry = "[" + quote(pair[0]) + "," + quote(pair[1]) + "]";
+      list = i === 0 ? entry : list + "," + entry;
+    }
+    return `{"http":{"status":${integer(status)},"headers":[${list}],"body_base64":${quote(body)}}}`;
+  }
+
+  function finish(invocation, fields) {
     if (current !== invocation) return;
     current = null;
-    post({ t: "done", inv: invocation.id, ...outcome, logs: takeLogs() });
+    mapClear(invocation.timers);
+    mapClear(invocation.calls);
+    post(`{"t":"done","inv":${integer(invocation.id)},${fields},"logs":${takeLogs()}}`);
+  }
+
+  function succeed(invocation) {
+    return (value) =>
+      promiseThen(promiseAllSettled(invocation.waitUntil), () => finish(invocation, `"ok":true,"value":${value}`));
+  }
+
+  function fail(invocation) {
+    return (error) => {
+      const f = failure(error);
+      finish(invocation, `"ok":false,"kind":${quote(f.kind)},"message":${quote(f.message)}`);
+    };
+  }
+
+  function loadWorker() {
+    // The loader's script ran just before this call, in the same
+    // evaluation: what the modules logged so far belongs to the load.
+    const main = G.__edge_main;
+    delete G.__edge_main;
+    promiseThen(
+      promiseThen(promiseResolve(main), (namespace) => {
+        const candidate = namespace && namespace.default;
+        if (candidate === null || (typeof candidate !== "object" && typeof candidate !== "function")) {
+          throw kindError(
+            "not_found",
+            "the main module has no default export object (expected `export default { async fetch(request, env, ctx) {...} }`)",
+          );
+        }
+        worker = candidate;
+        post(`{"t":"loaded","logs":${takeLogs()}}`);
+      }),
+      undefined,
+      (error) => {
+        const f = failure(error);
+        post(`{"t":"failed","kind":${quote(f.kind)},"message":${quote(f.message)},"logs":${takeLogs()}}`);
+      },
+    );
+  }
+
+  function startInvocation(text) {
+    const message = jsonParse(text);
+    const invocation = {
+      id: message.inv,
+      timers: new MapCtor(),
+      calls: new MapCtor(),
+      callsMade: 0,
+      waitUntil: [],
+    };
+    current = invocation;
+    takeLogs();
+    reseedRandom(message.seed);
+    let started;
+    try {
+      started = run(invocation, message);
+    } catch (error) {
+      started = PromiseCtor.reject(error);
+    }
+    promiseThen(promiseThen(started, succeed(invocation), fail(invocation)), undefined, fail(invocation));
+  }
+
+  // A host call's answer: {inv, id, ok, value (JSON text) | error}.
+  function settle(text) {
+    const message = jsonParse(text);
+    if (current === null || current.id !== message.inv) return;
+    const pending = mapGet(current.calls, message.id);
+    if (!pending) return;
+    mapDelete(current.calls, message.id);
+    if (message.ok) pending.resolve(jsonParse(message.value));
+    else pending.reject(new ErrorCtor(message.error));
+  }
+
+  function fire(inv, id) {
+    if (current === null || current.id !== inv) return;
+    const timer = mapGet(current.timers, id);
+    if (!timer) return;
+    if (timer.repeat) post(`{"t":"timer","inv":${integer(inv)},"id":${integer(id)},"ms":${integer(timer.delay)}}`);
+    else mapDelete(current.timers, id);
+    try {
+      apply(timer.callback, undefined, timer.args);
+    } catch (error) {
+      log("error", ["Uncaught exception in timer:", error]);
+    }
   }
 
   const api = {
-    // Resolves the loader's `__edge_main` into the Worker object.
-    load: entry(() => {
-      // The loader's script ran just before this call, in the same
-      // evaluation: what the modules logged so far belongs to the load.
-      Promise.resolve(globalThis.__edge_main)
-        .then((namespace) => {
-          const candidate = namespace && namespace.default;
-          if (candidate === null || (typeof candidate !== "object" && typeof candidate !== "function")) {
-            throw kindError(
-              "not_found",
-              "the main module has no default export object (expected `export default { async fetch(request, env, ctx) {...} }`)",
-            );
-          }
-          worker = candidate;
-          post({ t: "loaded", logs: takeLogs() });
-        })
-        .catch((error) => post({ t: "failed", ...failure(error), logs: takeLogs() }));
-    }),
-
-    invoke: entry((message) => {
-      const invocation = { id: message.inv, timers: new Map(), calls: new Map(), waitUntil: [] };
-      current = invocation;
-      takeLogs();
-      internal.reseedRandom(internal.base64Decode(message.seed));
-      run(invocation, message)
-        .then(
-          async (value) => {
-            await Promise.allSettled(invocation.waitUntil);
-            finish(invocation, { ok: true, value });
-          },
-          (error) => finish(invocation, { ok: false, ...failure(error) }),
-        )
-        .catch((error) => finish(invocation, { ok: false, ...failure(error) }));
-    }),
-
-    // A host call's answer: {inv, id, ok, value (JSON text) | error}.
-    settle: entry((message) => {
-      if (current === null || current.id !== message.inv) return;
-      const pending = current.calls.get(message.id);
-      if (!pending) return;
-      current.calls.delete(message.id);
-      if (message.ok) pending.resolve(JSON.parse(message.value));
-      else pending.reject(new Error(message.error));
-    }),
-
-    fire: entry((inv, id) => {
-      if (current === null || current.id !== inv) return;
-      const timer = current.timers.get(id);
-      if (!timer) return;
-      if (timer.repeat) post({ t: "timer", inv, id, ms: timer.delay });
-      else current.timers.delete(id);
-      try {
-        timer.callback(...timer.args);
-      } catch (error) {
-        log("error", ["Uncaught exception in timer:", error]);
+    // Hands over the secret, once, before any Worker code runs.
+    seal(token) {
+      if (secret !== null || typeof token !== "string" || token.length < 32) {
+        throw new TypeErrorCtor("__edge is the host's interface");
       }
-    }),
-
-    drain,
+      secret = token;
+    },
+    load: entry(loadWorker),
+    invoke: entry(startInvocation),
+    settle: entry(settle),
+    fire: entry(fire),
+    drain: entry(() => {}),
   };
 
   function defineGlobal(name, value) {
-    Object.defineProperty(globalThis, name, {
+    defineProperty(G, name, {
       value,
       writable: true,
       configurable: true,
@@ -375,8 +599,8 @@
     });
   }
 
-  Object.defineProperty(globalThis, "__edge", {
-    value: Object.freeze(api),
+  defineProperty(G, "__edge", {
+    value: freeze(api),
     writable: false,
     configurable: false,
     enumerable: false,

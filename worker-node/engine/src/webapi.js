@@ -364,10 +364,31 @@
   }
 
   // ---- crypto: a ChaCha20 generator seeded by the host ------------------------------
+  //
+  // Worker code may replace any prototype method, so the generator's state
+  // (key and output buffer) is only ever touched by index: no TypedArray
+  // method (set, fill, subarray: each can be replaced, and subarray also
+  // consults the species constructor) is called on it, and output is copied
+  // into the caller's array byte by byte through a view made here.
 
   const SIGMA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]; // "expand 32-byte k"
   const chachaInput = new Uint32Array(16);
   const chachaWork = new Uint32Array(16);
+  const mathMin = Math.min;
+  const typedArrayGetter = (name) => {
+    const get = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), name).get;
+    return (array) => Reflect.apply(get, array, []);
+  };
+  const viewBuffer = typedArrayGetter("buffer");
+  const viewByteOffset = typedArrayGetter("byteOffset");
+  const viewByteLength = typedArrayGetter("byteLength");
+  const viewTag = typedArrayGetter(Symbol.toStringTag);
+  const Uint8ArrayCtor = Uint8Array;
+  const Uint32ArrayCtor = Uint32Array;
+
+  function zero(array, from, to) {
+    for (let i = from; i < to; i++) array[i] = 0;
+  }
 
   function quarterRound(x, a, b, c, d) {
     let t;
@@ -380,8 +401,11 @@
   // One ChaCha20 block (RFC 8439): key is 8 words, nonce 3 words; 64 bytes go to out[at..].
   function chachaBlock(key, counter, nonce, out, at) {
     const s = chachaInput, x = chachaWork;
-    s.set(SIGMA, 0); s.set(key, 4); s[12] = counter; s.set(nonce, 13);
-    x.set(s);
+    for (let i = 0; i < 4; i++) s[i] = SIGMA[i];
+    for (let i = 0; i < 8; i++) s[4 + i] = key[i];
+    s[12] = counter;
+    for (let i = 0; i < 3; i++) s[13 + i] = nonce[i];
+    for (let i = 0; i < 16; i++) x[i] = s[i];
     for (let round = 0; round < 10; round++) {
       quarterRound(x, 0, 4, 8, 12); quarterRound(x, 1, 5, 9, 13);
       quarterRound(x, 2, 6, 10, 14); quarterRound(x, 3, 7, 11, 15);
@@ -393,12 +417,13 @@
       out[at++] = v & 0xff; out[at++] = (v >>> 8) & 0xff; out[at++] = (v >>> 16) & 0xff; out[at++] = v >>> 24;
     }
     // Do not leave key material in the scratch buffers.
-    s.fill(0);
-    x.fill(0);
+    zero(s, 0, 16);
+    zero(x, 0, 16);
   }
 
-  function readWords(bytes, at, words) {
-    for (let i = 0; i < words.length; i++, at += 4) {
+  // `count` words from bytes[at..]; no `length` getter is consulted.
+  function readWords(bytes, at, words, count) {
+    for (let i = 0; i < count; i++, at += 4) {
       words[i] = bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24);
     }
     return words;
@@ -407,24 +432,28 @@
   const OUTPUT_NONCE = [0, 0, 0];
   const RESEED_NONCE = [0x65736572, 0x646565, 0]; // "reseed": separates key derivation from output
   const BATCH = 16 * 64; // bytes generated per refill
-  const rng = { key: new Uint32Array(8), seeded: false, buf: new Uint8Array(BATCH), pos: BATCH };
+  const rng = { key: new Uint32ArrayCtor(8), seeded: false, buf: new Uint8ArrayCtor(BATCH), pos: BATCH };
 
   // "Fast key erasure": each batch's first 32 bytes become the next key, so the
   // current state never reveals output that was already handed out.
   function refillRandom() {
     for (let b = 0; b < BATCH / 64; b++) chachaBlock(rng.key, b, OUTPUT_NONCE, rng.buf, b * 64);
-    readWords(rng.buf, 0, rng.key);
-    rng.buf.fill(0, 0, 32);
+    readWords(rng.buf, 0, rng.key, 8);
+    zero(rng.buf, 0, 32);
     rng.pos = 32;
   }
 
+  // Fills `dst` (a Uint8Array made here, never the caller's object) with output.
   function randomFill(dst) {
     if (!rng.seeded) throw new Error("crypto is not seeded");
-    for (let o = 0; o < dst.length; ) {
+    const length = viewByteLength(dst);
+    for (let o = 0; o < length; ) {
       if (rng.pos === BATCH) refillRandom();
-      const take = Math.min(dst.length - o, BATCH - rng.pos);
-      dst.set(rng.buf.subarray(rng.pos, rng.pos + take), o);
-      rng.buf.fill(0, rng.pos, rng.pos + take); // handed-out bytes are not kept
+      const take = mathMin(length - o, BATCH - rng.pos);
+      for (let i = 0; i < take; i++) {
+        dst[o + i] = rng.buf[rng.pos + i];
+        rng.buf[rng.pos + i] = 0; // handed-out bytes are not kept
+      }
       rng.pos += take;
       o += take;
     }
@@ -432,19 +461,24 @@
   }
 
   // key' = ChaCha20(key xor seed): a seed only ever adds entropy, so a caller
-  // cannot reset or weaken the generator by reseeding it.
+  // cannot reset or weaken the generator by reseeding it. `seed` is 32 numbers
+  // (the host's bytes); only index reads touch it.
   function reseedRandom(seed) {
-    if (!(seed instanceof Uint8Array) || seed.length !== 32) {
-      throw new TypeError("reseedRandom expects a Uint8Array of 32 bytes");
+    if (seed === null || typeof seed !== "object" || seed.length !== 32) {
+      throw new TypeError("reseedRandom expects 32 bytes");
     }
-    const mixed = readWords(seed, 0, new Uint32Array(8));
-    for (let i = 0; i < 8; i++) mixed[i] ^= rng.key[i];
-    const block = new Uint8Array(64);
+    const mixed = new Uint32ArrayCtor(8);
+    for (let i = 0; i < 8; i++) {
+      const at = i * 4;
+      mixed[i] = ((seed[at] & 0xff) | ((seed[at + 1] & 0xff) << 8) | ((seed[at + 2] & 0xff) << 16) |
+        ((seed[at + 3] & 0xff) << 24)) ^ rng.key[i];
+    }
+    const block = new Uint8ArrayCtor(64);
     chachaBlock(mixed, 0, RESEED_NONCE, block, 0);
-    readWords(block, 0, rng.key);
-    block.fill(0);
-    mixed.fill(0);
-    rng.buf.fill(0);
+    readWords(block, 0, rng.key, 8);
+    zero(block, 0, 64);
+    zero(mixed, 0, 8);
+    zero(rng.buf, 0, BATCH);
     rng.pos = BATCH;
     rng.seeded = true;
   }
@@ -463,18 +497,18 @@
         throw new TypeError("Crypto.getRandomValues: parameter 1 is not of type 'ArrayBufferView'.");
       }
       // Per Web Crypto: float arrays and DataView are a TypeMismatchError, not a TypeError.
-      if (!INTEGER_ARRAYS.has(typedArrayName.call(array))) {
+      if (!INTEGER_ARRAYS.has(viewTag(array))) {
         throw new DOMException("The provided ArrayBufferView is not an integer-typed array.", "TypeMismatchError");
       }
-      if (array.byteLength > 65536) {
-        throw new DOMException(`The ArrayBufferView's byte length (${array.byteLength}) exceeds the number of ` +
+      if (viewByteLength(array) > 65536) {
+        throw new DOMException(`The ArrayBufferView's byte length (${viewByteLength(array)}) exceeds the number of ` +
           "bytes of entropy available via this API (65536).", "QuotaExceededError");
       }
-      randomFill(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      randomFill(new Uint8ArrayCtor(viewBuffer(array), viewByteOffset(array), viewByteLength(array)));
       return array;
     }
     randomUUID() {
-      const b = randomFill(new Uint8Array(16)), h = HEX2;
+      const b = randomFill(new Uint8ArrayCtor(16)), h = HEX2;
       b[6] = (b[6] & 0x0f) | 0x40; // version 4
       b[8] = (b[8] & 0x3f) | 0x80; // variant 10
       return h[b[0]] + h[b[1]] + h[b[2]] + h[b[3]] + "-" + h[b[4]] + h[b[5]] + "-" + h[b[6]] + h[b[7]] + "-" +
@@ -2026,7 +2060,7 @@
     // A pure function of its inputs, for known-answer tests of the generator's core.
     chacha20Block(key, counter, nonce) {
       const out = new Uint8Array(64);
-      const keyWords = readWords(key, 0, new Uint32Array(8)), nonceWords = readWords(nonce, 0, new Uint32Array(3));
+      const keyWords = readWords(key, 0, new Uint32Array(8), 8), nonceWords = readWords(nonce, 0, new Uint32Array(3), 3);
       chachaBlock(keyWords, counter >>> 0, nonceWords, out, 0);
       return out;
     },
