@@ -192,6 +192,11 @@ pub(crate) struct EventLoop<'a> {
     cpu_start: Option<Duration>,
     /// This thread's CPU clock at the start: the host's work for the Worker.
     host_cpu_start: Option<Duration>,
+    /// The process's resident memory at the start, when the process's
+    /// growth is watched (see [`Isolate::watch_process_memory`]).
+    ///
+    /// [`Isolate::watch_process_memory`]: crate::Isolate::watch_process_memory
+    resident_start: Option<u64>,
     /// Code waiting to be evaluated, in order.
     queue: VecDeque<String>,
     in_flight: Option<TaskId>,
@@ -209,6 +214,7 @@ impl<'a> EventLoop<'a> {
         limits: Limits,
         host: &'a dyn HostFunctions,
         invocation: Option<u64>,
+        watch_process_memory: bool,
     ) -> Self {
         let now = Instant::now();
         let context = &sealed.raw;
@@ -224,6 +230,7 @@ impl<'a> EventLoop<'a> {
             deadline: now + limits.wall_time,
             cpu_start: context.isolate_cpu_time(),
             host_cpu_start: current_thread_cpu_time(),
+            resident_start: watch_process_memory.then(resident_bytes).flatten(),
             queue: VecDeque::new(),
             in_flight: None,
             drain_wanted: false,
@@ -376,6 +383,14 @@ impl<'a> EventLoop<'a> {
         if self.context.hard_memory_limit_reached() {
             return Some(memory_error(&self.limits));
         }
+        // V8 checks its heap limit after a garbage collection, and fast
+        // growth (or ArrayBuffers, outside the heap) can get far past it
+        // first; the process's growth since the start is the earlier sign.
+        if let (Some(start), Some(now)) = (self.resident_start, resident_bytes())
+            && now.saturating_sub(start) > self.limits.memory_bytes
+        {
+            return Some(memory_error(&self.limits));
+        }
         if self.cpu_used() > self.limits.cpu_time {
             return Some(limit_error(
                 ErrorKind::Timeout,
@@ -507,6 +522,15 @@ impl<'a> EventLoop<'a> {
         }));
         Ok(())
     }
+}
+
+/// This process's resident memory, from `/proc/self/statm` (pages of 4 KiB
+/// on the x86_64 hosts sandboxes run on).
+fn resident_bytes() -> Option<u64> {
+    const PAGE: u64 = 4096;
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * PAGE)
 }
 
 /// Text as a JS string literal (JSON strings are valid JS literals since

@@ -75,6 +75,7 @@ pub struct Isolate {
     limits: Limits,
     worker: Option<LoadedBundle>,
     next_invocation: u64,
+    watch_process_memory: bool,
 }
 
 struct LoadedBundle {
@@ -94,12 +95,24 @@ impl Isolate {
             limits,
             worker: None,
             next_invocation: 1,
+            watch_process_memory: false,
         })
     }
 
     /// The limits invocations run under.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Also stops an invocation (kind `memory`) once the whole process grew
+    /// by more than the isolate's memory limit while it ran. V8 checks its
+    /// heap limit only after a collection, so fast growth and ArrayBuffers
+    /// get far past it; in a process that holds one tenant's isolates (a
+    /// sandbox) this stops the Worker before the process's memory cgroup
+    /// kills every isolate in it. Off by default: in a process shared with
+    /// other work, another thread's growth would count too.
+    pub fn watch_process_memory(&mut self, on: bool) {
+        self.watch_process_memory = on;
     }
 
     /// Changes the limits for later invocations (the memory limit applies at once).
@@ -405,7 +418,8 @@ impl Isolate {
                 Duration::ZERO,
             );
         };
-        let finished = EventLoop::new(context, limits, host, invocation).run(first, wanted);
+        let watch = self.watch_process_memory;
+        let finished = EventLoop::new(context, limits, host, invocation, watch).run(first, wanted);
         let result = match finished.result {
             Ok(message) => Ok(message),
             Err(StopReason { error, terminate }) => {

@@ -57,3 +57,5 @@ pub use types::Module;
 pub use types::NoHostFunctions;
 pub use types::Outcome;
 pub use types::WorkerError;
+#[cfg(feature = "v8")]
+pub use verdict::bound_outcome;

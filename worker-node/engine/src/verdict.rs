@@ -11,7 +11,9 @@ use crate::event_loop::WireValue;
 use crate::types::ErrorKind;
 use crate::types::HttpResponse;
 use crate::types::InvocationValue;
+use crate::types::Limits;
 use crate::types::LogLine;
+use crate::types::Outcome;
 use crate::types::WorkerError;
 
 /// Longest error message kept, bytes.
@@ -26,6 +28,39 @@ pub(crate) const MAX_LOG_BYTES: usize = 256 * 1024 + 16 * 1024 + 1024;
 pub(crate) const MAX_RESPONSE_HEADERS: usize = 256;
 /// Most bytes of response header names and values together.
 pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 128 * 1024;
+
+/// `outcome` held to the bounds every outcome obeys: the value within
+/// `limits.max_output_bytes`, the error message and the logs bounded. For
+/// hosts that receive outcomes from another process (a supervisor from its
+/// sandboxes) and check them again rather than trust that process.
+pub fn bound_outcome(mut outcome: Outcome, limits: &Limits) -> Outcome {
+    outcome.logs = bounded_logs(outcome.logs);
+    outcome.result = match outcome.result {
+        Ok(value) => check_size(value, limits.max_output_bytes),
+        Err(error) => Err(WorkerError::new(
+            error.kind,
+            cut(error.message, MAX_ERROR_MESSAGE),
+        )),
+    };
+    outcome
+}
+
+fn check_size(value: InvocationValue, max_output: usize) -> Result<InvocationValue, WorkerError> {
+    let size = match &value {
+        InvocationValue::Json(json) => json.len(),
+        InvocationValue::Http(response) => {
+            check_headers(&response.headers)?;
+            response.body.len()
+        }
+    };
+    if size > max_output {
+        return Err(WorkerError::new(
+            ErrorKind::OutputTooLarge,
+            format!("the result is {size} bytes; the output limit is {max_output} bytes"),
+        ));
+    }
+    Ok(value)
+}
 
 /// The error a Worker reported, with a kind it may report.
 pub(crate) fn worker_error(kind: &str, message: String) -> WorkerError {

@@ -284,6 +284,25 @@ fn enable_memory_controller(dir: &Path) -> Result<(), CgroupError> {
     fs::write(&control, "+memory").map_err(io_error("cannot enable memory in", &control))
 }
 
+/// Whether any cgroup in the tree under `dir` still holds a process.
+pub(crate) fn has_processes(dir: &Path) -> bool {
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        if !procs.trim().is_empty() {
+            return true;
+        }
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    dirs.push(entry.path());
+                }
+            }
+        }
+    }
+    false
+}
+
 /// Removes a directory of sandbox cgroups and everything below it, deepest first.
 pub(super) async fn remove_tree(dir: &Path) {
     let mut dirs = vec![dir.to_owned()];

@@ -58,6 +58,13 @@ pub struct SandboxConfig {
     pub private_root: bool,
     /// Install the seccomp filter.
     pub seccomp: bool,
+    /// Stop an invocation (kind `memory`) as soon as its sandbox grew by the
+    /// isolate's memory limit while it ran, so the isolate's limit fires
+    /// before the sandbox's cgroup kills every isolate in it. V8 checks its
+    /// own heap limit only after a collection, and ArrayBuffers are outside
+    /// it. The cgroup stays the backstop (a single allocation faster than
+    /// the 5 ms poll can still reach it first).
+    pub memory_watch: bool,
     /// Drop root for this uid/gid once V8 is up (`None`: keep the user).
     pub run_as_uid: Option<u32>,
     /// Where the supervisor makes its directory of the sandboxes' empty
@@ -86,6 +93,7 @@ impl Default for SandboxConfig {
             network_namespace: true,
             private_root: true,
             seccomp: true,
+            memory_watch: true,
             run_as_uid: Some(65534),
             workdir: None,
             inherit_stderr: false,

@@ -19,6 +19,8 @@
 //!   one thread per isolate (`child::slot`).
 //! - `cgroup`, `rootfs`, `seccomp`: the walls; `sys`: the system calls under
 //!   them, the crate's only unsafe code.
+//! - `janitor`: a process beside the sandboxes that removes their cgroups
+//!   and directories once the supervisor is gone, however it went.
 //!
 //! Every binary that hosts sandboxes calls [`run_child_if_requested`] first
 //! thing in `main`.
@@ -30,6 +32,7 @@ mod cgroup;
 mod child;
 mod config;
 mod error;
+mod janitor;
 mod process;
 pub mod protocol;
 mod rootfs;
@@ -57,8 +60,10 @@ pub const CHILD_MARKER: &str = "__edge_sandbox";
 /// Call it first thing in `main` of every binary that hosts sandboxes.
 pub fn run_child_if_requested() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(CHILD_MARKER) {
-        child::run(&args[2..]);
+    match args.get(1).map(String::as_str) {
+        Some(CHILD_MARKER) => child::run(&args[2..]),
+        Some(janitor::JANITOR_MARKER) => janitor::run(&args[2..]),
+        _ => {}
     }
 }
 

@@ -41,6 +41,10 @@ use crate::protocol::SupervisorCodec;
 use crate::protocol::ToSandbox;
 use crate::sys;
 
+/// Most binding calls one request may make (the engine allows 1,000).
+const MAX_HOST_CALLS_PER_REQUEST: u32 = 1000;
+/// Largest JSON arguments of one binding call, bytes (as in the engine).
+const MAX_HOST_CALL_ARGS: usize = 1024 * 1024;
 /// Missed heartbeats after which a sandbox counts as hung and is killed.
 const MISSED_HEARTBEATS: u32 = 5;
 /// How often the watchdog looks at the resident memory of a sandbox that
@@ -48,6 +52,9 @@ const MISSED_HEARTBEATS: u32 = 5;
 const WATCHDOG_INTERVAL: Duration = Duration::from_millis(20);
 
 type Connection = Framed<UnixStream, SupervisorCodec>;
+
+/// The host functions of one request, and how many binding calls it made.
+type RequestHost = (Arc<dyn HostFunctions>, u32);
 
 /// How a sandbox is started.
 pub(crate) struct SpawnSpec {
@@ -81,7 +88,8 @@ pub(crate) struct SandboxProcess {
     pub workdir: PathBuf,
     outgoing: mpsc::UnboundedSender<ToSandbox>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
-    hosts: Mutex<HashMap<u64, Arc<dyn HostFunctions>>>,
+    /// The host functions of each request in flight.
+    hosts: Mutex<HashMap<u64, RequestHost>>,
     next_request: AtomicU64,
     /// Set once, when the process is gone: what to tell its callers.
     death: OnceLock<WorkerError>,
@@ -189,7 +197,7 @@ impl SandboxProcess {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(id, tx);
         if let Some(host) = host {
-            self.hosts.lock().insert(id, host);
+            self.hosts.lock().insert(id, (host, 0));
         }
         if let Some(death) = self.death.get() {
             self.pending.lock().remove(&id);
@@ -234,16 +242,44 @@ impl SandboxProcess {
         }
     }
 
+    /// The host functions a binding call of request `request` may run, once
+    /// the call is checked: a request in flight, within its call budget, to a
+    /// binding it was granted, with bounded arguments. The sandbox checked
+    /// all of this too, but it runs the Worker and is not trusted.
+    fn host_for_call(
+        &self,
+        request: u64,
+        name: &str,
+        args_json: &str,
+    ) -> Result<Arc<dyn HostFunctions>, String> {
+        let mut hosts = self.hosts.lock();
+        let Some((host, calls)) = hosts.get_mut(&request) else {
+            return Err(format!("binding '{name}' called outside a request"));
+        };
+        *calls += 1;
+        if *calls > MAX_HOST_CALLS_PER_REQUEST {
+            return Err(format!(
+                "more than {MAX_HOST_CALLS_PER_REQUEST} binding calls in one request"
+            ));
+        }
+        if args_json.len() > MAX_HOST_CALL_ARGS {
+            return Err(format!(
+                "binding '{name}': the arguments are larger than {MAX_HOST_CALL_ARGS} bytes"
+            ));
+        }
+        if !host.bindings().iter().any(|granted| granted == name) {
+            return Err(format!("binding '{name}' is not granted to this Worker"));
+        }
+        Ok(host.clone())
+    }
+
     /// Runs a binding call of request `request` off the async threads and
     /// sends the answer back.
     fn run_host_call(&self, request: u64, call: u64, name: String, args_json: String) {
-        let host = self.hosts.lock().get(&request).cloned();
+        let host = self.host_for_call(request, &name, &args_json);
         let outgoing = self.outgoing.clone();
         tokio::task::spawn_blocking(move || {
-            let result = match host {
-                Some(host) => host.call(&name, &args_json),
-                None => Err(format!("binding '{name}' has no host")),
-            };
+            let result = host.and_then(|host| host.call(&name, &args_json));
             let reply = ToSandbox {
                 id: 0,
                 request: Request::HostReply { call, result },

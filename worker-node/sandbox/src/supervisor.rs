@@ -170,6 +170,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     died: AtomicU64,
     spawned: AtomicU64,
+    /// Cleans up after us if we die without doing it ourselves.
+    _janitor: Option<crate::janitor::Janitor>,
 }
 
 #[derive(Default)]
@@ -238,6 +240,15 @@ impl Supervisor {
             path: workdir.clone(),
             source,
         })?;
+        let janitor = crate::janitor::Janitor::start(
+            &config.executable,
+            cgroups.as_ref().map(|c| c.dir.as_path()),
+            &workdir,
+        )
+        .inspect_err(|e| {
+            tracing::warn!("no janitor ({e}): a killed supervisor leaves its sandbox cgroups until the next start");
+        })
+        .ok();
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -252,6 +263,7 @@ impl Supervisor {
             shutdown,
             died: AtomicU64::new(0),
             spawned: AtomicU64::new(0),
+            _janitor: janitor,
         });
         tokio::spawn(maintain(Arc::downgrade(&inner), exits_rx, shutdown_rx));
         inner.refill.notify_one();
@@ -472,7 +484,8 @@ impl Supervisor {
         // that stopped answering altogether.
         let patience = handle.limits.wall_time * 2 + INVOKE_SLACK;
         match tokio::time::timeout(patience, handle.sandbox.request(request, Some(host))).await {
-            Ok(Ok(Reply::Invoked(outcome))) => outcome,
+            // Checked again: the sandbox runs the Worker and is not trusted.
+            Ok(Ok(Reply::Invoked(outcome))) => edge_engine::bound_outcome(outcome, &handle.limits),
             Ok(Ok(_)) => fail(out_of_turn()),
             Ok(Err(error)) => fail(error),
             Err(_) => {
@@ -497,6 +510,20 @@ impl Supervisor {
                 tokio::time::timeout(UNLOAD_TIMEOUT, handle.sandbox.request(request, None)).await;
         }
         self.inner.release(&handle.sandbox, handle.isolate);
+    }
+
+    /// The V8 heap the Worker's isolate uses right now, bytes (`None` if it
+    /// did not answer in time). Outcomes carry the figure measured when the
+    /// isolate last fell idle, since measuring costs about 0.5 ms; this asks
+    /// for a fresh one.
+    pub async fn heap_used(&self, handle: &IsolateHandle) -> Result<Option<u64>, WorkerError> {
+        let request = Request::HeapUsed {
+            isolate: handle.isolate,
+        };
+        match handle.sandbox.request(request, None).await? {
+            Reply::HeapUsed(bytes) => Ok(bytes),
+            _ => Err(out_of_turn()),
+        }
     }
 
     /// Asks the sandbox holding `handle` to try something forbidden (test
@@ -629,6 +656,7 @@ impl Inner {
                 network_namespace: config.network_namespace,
                 private_root: config.private_root,
                 seccomp: config.seccomp,
+                memory_watch: config.memory_watch,
                 run_as: config.run_as_uid,
                 v8_dir: Some(edge_engine::library_dir()),
             },

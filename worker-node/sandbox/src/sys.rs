@@ -243,3 +243,11 @@ pub fn drop_privileges(uid: u32, gid: u32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Puts the calling process in a session (and process group) of its own, so
+/// signals sent to the group it was started in do not reach it.
+pub fn new_session() {
+    // SAFETY: setsid takes no arguments; failure (already a group leader)
+    // leaves the process as it was.
+    unsafe { libc::setsid() };
+}

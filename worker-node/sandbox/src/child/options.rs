@@ -15,6 +15,9 @@ pub(crate) struct ChildOptions {
     pub private_root: bool,
     /// The seccomp filter.
     pub seccomp: bool,
+    /// Stop an invocation once the process grew by its memory limit
+    /// (`edge_engine::Isolate::watch_process_memory`).
+    pub memory_watch: bool,
     /// Drop root for this uid (and gid) once V8 is up; `None` keeps the user.
     pub run_as: Option<u32>,
     /// Where the V8 library is (the supervisor's `edge_engine::library_dir()`,
@@ -31,6 +34,7 @@ impl ChildOptions {
             format!("--netns={}", self.network_namespace),
             format!("--private-root={}", self.private_root),
             format!("--seccomp={}", self.seccomp),
+            format!("--memory-watch={}", self.memory_watch),
         ];
         if let Some(uid) = self.run_as {
             args.push(format!("--uid={uid}"));
@@ -49,6 +53,7 @@ impl ChildOptions {
             network_namespace: true,
             private_root: true,
             seccomp: true,
+            memory_watch: true,
             run_as: None,
             v8_dir: None,
         };
@@ -64,6 +69,7 @@ impl ChildOptions {
                 "--netns" => options.network_namespace = value == "true",
                 "--private-root" => options.private_root = value == "true",
                 "--seccomp" => options.seccomp = value == "true",
+                "--memory-watch" => options.memory_watch = value == "true",
                 "--uid" => options.run_as = value.parse().ok(),
                 "--v8-dir" => options.v8_dir = Some(value.into()),
                 _ => {}

@@ -65,6 +65,15 @@ impl Server {
                 Some(slot) if slot.send(SlotCmd::Unload { id }).is_ok() => {}
                 _ => self.shared.send(id, Reply::Unloaded),
             },
+            Request::HeapUsed { isolate } => {
+                let sent = self
+                    .slots
+                    .get(&isolate)
+                    .map(|slot| slot.send(SlotCmd::HeapUsed { id }).is_ok());
+                if sent != Some(true) {
+                    self.shared.send(id, Reply::HeapUsed(None));
+                }
+            }
             Request::Ping => self.shared.send(
                 id,
                 Reply::Pong {

@@ -48,6 +48,8 @@ pub(super) enum SlotCmd {
         invocation: Invocation,
         bindings: Vec<String>,
     },
+    /// Measure the heap now.
+    HeapUsed { id: u64 },
     /// Drop the isolate and end the thread (`id` 0: answer nobody).
     Unload { id: u64 },
 }
@@ -88,6 +90,14 @@ pub(super) fn run(
                 bindings,
             } => {
                 slot.invoke(id, &invocation, bindings);
+                true
+            }
+            SlotCmd::HeapUsed { id } => {
+                let heap = slot.isolate.as_ref().and_then(Isolate::heap_stats);
+                if let Some(heap) = heap {
+                    slot.last_heap = heap.used_heap_size;
+                }
+                shared.send(id, Reply::HeapUsed(heap.map(|h| h.used_heap_size)));
                 true
             }
             SlotCmd::Unload { id } => {
@@ -193,6 +203,9 @@ impl Slot {
         };
         let _ = self.refill.send(());
         fresh.set_limits(limits);
+        // One tenant per sandbox: its growth is this tenant's, and stopping the
+        // Worker beats the cgroup killing all of them.
+        fresh.watch_process_memory(self.shared.options.memory_watch);
         let report = fresh.load(bundle)?;
         Ok((fresh, report, prewarmed))
     }
