@@ -378,7 +378,7 @@ impl Isolate {
                 if let Some(worker) = &mut self.worker {
                     worker.live = true;
                 }
-                Ok(logs)
+                Ok(verdict::bounded_logs(logs))
             }
             Ok(Message::Failed {
                 kind,

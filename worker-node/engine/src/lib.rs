@@ -59,3 +59,7 @@ pub use types::Outcome;
 pub use types::WorkerError;
 #[cfg(feature = "v8")]
 pub use verdict::bound_outcome;
+#[cfg(feature = "v8")]
+pub use verdict::bounded_error;
+#[cfg(feature = "v8")]
+pub use verdict::bounded_logs;

@@ -37,12 +37,14 @@ pub fn bound_outcome(mut outcome: Outcome, limits: &Limits) -> Outcome {
     outcome.logs = bounded_logs(outcome.logs);
     outcome.result = match outcome.result {
         Ok(value) => check_size(value, limits.max_output_bytes),
-        Err(error) => Err(WorkerError::new(
-            error.kind,
-            cut(error.message, MAX_ERROR_MESSAGE),
-        )),
+        Err(error) => Err(bounded_error(error)),
     };
     outcome
+}
+
+/// `error` with its message cut to the bound every error message obeys.
+pub fn bounded_error(error: WorkerError) -> WorkerError {
+    WorkerError::new(error.kind, cut(error.message, MAX_ERROR_MESSAGE))
 }
 
 fn check_size(value: InvocationValue, max_output: usize) -> Result<InvocationValue, WorkerError> {
@@ -89,7 +91,7 @@ pub(crate) fn cut(mut text: String, max: usize) -> String {
 
 /// The console lines kept: bounded in number and bytes, with a last line
 /// saying how many were dropped.
-pub(crate) fn bounded_logs(mut logs: Vec<LogLine>) -> Vec<LogLine> {
+pub fn bounded_logs(mut logs: Vec<LogLine>) -> Vec<LogLine> {
     let mut bytes = 0;
     let mut kept = 0;
     for line in &mut logs {

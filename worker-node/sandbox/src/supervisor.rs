@@ -349,7 +349,7 @@ impl Supervisor {
             Ok(Ok(Reply::Loaded(Ok(loaded)))) => loaded,
             Ok(Ok(Reply::Loaded(Err(error)))) | Ok(Err(error)) => {
                 self.inner.release(&sandbox, isolate);
-                return Err(LoadError::Worker(error));
+                return Err(LoadError::Worker(edge_engine::bounded_error(error)));
             }
             Ok(Ok(_)) => {
                 self.inner.release(&sandbox, isolate);
@@ -373,7 +373,7 @@ impl Supervisor {
             },
             load_ms: loaded.load_ms,
             placement_ms,
-            logs: loaded.logs,
+            logs: edge_engine::bounded_logs(loaded.logs),
             heap_used_bytes: loaded.heap_used_bytes,
             prewarmed_isolate: loaded.prewarmed,
             took_warm_sandbox: took_warm,
