@@ -381,6 +381,7 @@ impl Supervisor {
     }
 
     /// Finds (or makes) room for one isolate of `tenant` and reserves it.
+    /// Also says whether a warm sandbox was assigned for it.
     async fn place(
         &self,
         tenant: &str,
@@ -388,61 +389,10 @@ impl Supervisor {
         memory: u64,
     ) -> Result<(Arc<SandboxProcess>, bool), LoadError> {
         let inner = &self.inner;
-        let config = &inner.config;
-        {
-            let mut state = inner.state.lock();
-            let mine: Vec<Arc<SandboxProcess>> = state
-                .tenants
-                .get(tenant)
-                .map(|ids| {
-                    ids.iter()
-                        .filter_map(|id| state.assigned.get(id).cloned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let live: Vec<&Arc<SandboxProcess>> = mine.iter().filter(|s| !s.is_dead()).collect();
-            let committed: u64 = live.iter().map(|s| s.committed()).sum();
-            if let Some(sandbox) = live
-                .iter()
-                .find(|s| s.isolates.lock().len() < config.max_isolates_per_sandbox)
-            {
-                if committed + memory > config.memory_per_tenant {
-                    return Err(LoadError::NoCapacity(tenant_budget(
-                        tenant,
-                        config.memory_per_tenant,
-                    )));
-                }
-                inner.reserve(sandbox, isolate, memory);
-                return Ok(((*sandbox).clone(), false));
-            }
-            if committed + memory + config.sandbox_overhead > config.memory_per_tenant {
-                return Err(LoadError::NoCapacity(tenant_budget(
-                    tenant,
-                    config.memory_per_tenant,
-                )));
-            }
-            if live.len() >= config.max_sandboxes_per_tenant {
-                return Err(LoadError::NoCapacity(format!(
-                    "tenant '{tenant}' has {} sandboxes of {} isolates, the most it may have",
-                    live.len(),
-                    config.max_isolates_per_sandbox
-                )));
-            }
-            state.warm.retain(|s| !s.is_dead());
-            if let Some(sandbox) = state.warm.pop() {
-                state.assign(&sandbox, tenant);
-                inner.reserve(&sandbox, isolate, memory);
-                drop(state);
-                inner.refill.notify_one();
-                return Ok((sandbox, true));
-            }
-            if state.total() >= config.max_sandboxes {
-                return Err(LoadError::NoCapacity(format!(
-                    "the node runs {} sandboxes, its maximum",
-                    config.max_sandboxes
-                )));
-            }
-            state.spawning += 1;
+        match inner.place_now(tenant, isolate, memory)? {
+            Placement::Tenants(sandbox) => return Ok((sandbox, false)),
+            Placement::Warm(sandbox) => return Ok((sandbox, true)),
+            Placement::Spawn => {}
         }
         // Nothing warm: start one now (the slow path the pool exists to
         // avoid) and assign it straight to this tenant.
@@ -622,12 +572,77 @@ fn tenant_budget(tenant: &str, budget: u64) -> String {
     )
 }
 
+/// Where a new isolate goes.
+enum Placement {
+    /// Into one of the tenant's sandboxes (reserved).
+    Tenants(Arc<SandboxProcess>),
+    /// Into a warm sandbox, now the tenant's (reserved).
+    Warm(Arc<SandboxProcess>),
+    /// Into a sandbox to be started (counted as spawning).
+    Spawn,
+}
+
 /// The error for an answer that does not fit the request.
 fn out_of_turn() -> WorkerError {
     WorkerError::new(ErrorKind::Crashed, "the sandbox answered out of turn")
 }
 
 impl Inner {
+    /// Under the state lock: the tenant's sandbox with room, else a warm one,
+    /// else a spawn, within the tenant's and the node's budgets.
+    fn place_now(&self, tenant: &str, isolate: u64, memory: u64) -> Result<Placement, LoadError> {
+        let config = &self.config;
+        let mut state = self.state.lock();
+        let live: Vec<Arc<SandboxProcess>> = state
+            .tenants
+            .get(tenant)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| state.assigned.get(id).cloned())
+                    .filter(|s| !s.is_dead())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let committed: u64 = live.iter().map(|s| s.committed()).sum();
+        let over_budget = || LoadError::NoCapacity(tenant_budget(tenant, config.memory_per_tenant));
+        if let Some(sandbox) = live
+            .iter()
+            .find(|s| s.isolates.lock().len() < config.max_isolates_per_sandbox)
+        {
+            if committed + memory > config.memory_per_tenant {
+                return Err(over_budget());
+            }
+            self.reserve(sandbox, isolate, memory);
+            return Ok(Placement::Tenants(sandbox.clone()));
+        }
+        if committed + memory + config.sandbox_overhead > config.memory_per_tenant {
+            return Err(over_budget());
+        }
+        if live.len() >= config.max_sandboxes_per_tenant {
+            return Err(LoadError::NoCapacity(format!(
+                "tenant '{tenant}' has {} sandboxes of {} isolates, the most it may have",
+                live.len(),
+                config.max_isolates_per_sandbox
+            )));
+        }
+        state.warm.retain(|s| !s.is_dead());
+        if let Some(sandbox) = state.warm.pop() {
+            state.assign(&sandbox, tenant);
+            self.reserve(&sandbox, isolate, memory);
+            drop(state);
+            self.refill.notify_one();
+            return Ok(Placement::Warm(sandbox));
+        }
+        if state.total() >= config.max_sandboxes {
+            return Err(LoadError::NoCapacity(format!(
+                "the node runs {} sandboxes, its maximum",
+                config.max_sandboxes
+            )));
+        }
+        state.spawning += 1;
+        Ok(Placement::Spawn)
+    }
+
     /// Records an isolate's memory against its sandbox (under the state
     /// lock); the caller then applies the new limit outside it.
     fn reserve(&self, sandbox: &Arc<SandboxProcess>, isolate: u64, memory: u64) {
@@ -690,6 +705,33 @@ impl Inner {
         }
     }
 
+    /// Whether the warm pool is short of a sandbox and the node has room;
+    /// if so, counts one as spawning.
+    fn claim_warm_spawn(&self) -> bool {
+        let mut state = self.state.lock();
+        let wanted = state.warm.len() + state.spawning < self.config.warm_sandboxes
+            && state.total() < self.config.max_sandboxes;
+        if wanted {
+            state.spawning += 1;
+        }
+        wanted
+    }
+
+    /// Starts the sandbox [`Inner::claim_warm_spawn`] counted and puts it in
+    /// the warm pool (or stops it again if the supervisor is shutting down).
+    async fn spawn_warm(&self, shutdown: &watch::Receiver<bool>) -> Result<(), SpawnError> {
+        let spawned = self.spawn_one().await;
+        let mut state = self.state.lock();
+        state.spawning -= 1;
+        let sandbox = spawned?;
+        if *shutdown.borrow() {
+            sandbox.kill_because(WorkerError::new(ErrorKind::Crashed, "shutting down"));
+        } else {
+            state.warm.push(sandbox);
+        }
+        Ok(())
+    }
+
     /// Retires assigned sandboxes that have held no isolate for the idle timeout.
     fn reap_idle(&self) {
         let mut state = self.state.lock();
@@ -733,36 +775,8 @@ async fn maintain(
             strong.forget(id);
         }
         strong.reap_idle();
-        let want = {
-            let mut state = strong.state.lock();
-            let wanted = state.warm.len() + state.spawning < strong.config.warm_sandboxes
-                && state.total() < strong.config.max_sandboxes;
-            if wanted {
-                state.spawning += 1;
-            }
-            wanted
-        };
-        if want {
-            let spawned = strong.spawn_one().await;
-            let failed = {
-                let mut state = strong.state.lock();
-                state.spawning -= 1;
-                match spawned {
-                    Ok(sandbox) => {
-                        if *shutdown.borrow() {
-                            sandbox.kill_because(WorkerError::new(
-                                ErrorKind::Crashed,
-                                "shutting down",
-                            ));
-                        } else {
-                            state.warm.push(sandbox);
-                        }
-                        None
-                    }
-                    Err(e) => Some(e),
-                }
-            };
-            if let Some(e) = failed {
+        if strong.claim_warm_spawn() {
+            if let Err(e) = strong.spawn_warm(&shutdown).await {
                 tracing::error!("cannot spawn a sandbox: {e}");
                 drop(strong);
                 tokio::time::sleep(SPAWN_RETRY).await;
