@@ -48,24 +48,30 @@ const BATCH_OVERHEAD: usize = 4 * 1024 * 1024;
 /// Worst-case growth of text quoted into JSON (`\u0000` for one byte).
 const JSON_ESCAPE_GROWTH: usize = 6;
 
-/// A context whose runtime is sealed: its entry points answer only code
-/// that presents `token`, which exists nowhere in the isolate but in the
-/// runtime's closure and in the host's own evaluations.
+/// A context whose runtime is sealed: its entry points are bound to a
+/// global lexical `const` named after a secret (see runtime.js), which
+/// exists nowhere in the isolate but in the host's own evaluations.
 pub(crate) struct Context {
     pub raw: RawContext,
-    token: String,
+    /// The name of the runtime's binding.
+    binding: String,
 }
 
 impl Context {
-    pub fn new(raw: RawContext, token: String) -> Context {
-        Context { raw, token }
+    /// `raw`, whose runtime was sealed under the binding `binding`.
+    pub fn new(raw: RawContext, binding: String) -> Context {
+        Context { raw, binding }
     }
 
-    /// The code that calls runtime entry point `name` with the secret and
-    /// `args` (JS source of literals).
+    /// The code that seals a fresh runtime under `binding`.
+    pub fn seal_code(binding: &str) -> String {
+        format!("const {binding} = globalThis.__edge.seal();")
+    }
+
+    /// The code that calls runtime entry point `name` with `args` (JS
+    /// source of literals).
     pub fn entry(&self, name: &str, args: &str) -> String {
-        let separator = if args.is_empty() { "" } else { ", " };
-        format!("__edge.{name}({:?}{separator}{args})", self.token)
+        format!("{}.{name}({args})", self.binding)
     }
 }
 
@@ -192,10 +198,13 @@ pub(crate) struct EventLoop<'a> {
     cpu_start: Option<Duration>,
     /// This thread's CPU clock at the start: the host's work for the Worker.
     host_cpu_start: Option<Duration>,
-    /// The process's resident memory at the start, when the process's
-    /// growth is watched (see [`Isolate::watch_process_memory`]).
+    /// Whether the process's growth is watched (see
+    /// [`Isolate::watch_process_memory`]).
     ///
     /// [`Isolate::watch_process_memory`]: crate::Isolate::watch_process_memory
+    watch_process_memory: bool,
+    /// The process's resident memory at the first look, one poll interval
+    /// in: calls shorter than that never pay for reading it.
     resident_start: Option<u64>,
     /// Code waiting to be evaluated, in order.
     queue: VecDeque<String>,
@@ -230,7 +239,8 @@ impl<'a> EventLoop<'a> {
             deadline: now + limits.wall_time,
             cpu_start: context.isolate_cpu_time(),
             host_cpu_start: current_thread_cpu_time(),
-            resident_start: watch_process_memory.then(resident_bytes).flatten(),
+            watch_process_memory,
+            resident_start: None,
             queue: VecDeque::new(),
             in_flight: None,
             drain_wanted: false,
@@ -386,10 +396,13 @@ impl<'a> EventLoop<'a> {
         // V8 checks its heap limit after a garbage collection, and fast
         // growth (or ArrayBuffers, outside the heap) can get far past it
         // first; the process's growth since the start is the earlier sign.
-        if let (Some(start), Some(now)) = (self.resident_start, resident_bytes())
-            && now.saturating_sub(start) > self.limits.memory_bytes
+        if self.watch_process_memory
+            && let Some(now) = resident_bytes()
         {
-            return Some(memory_error(&self.limits));
+            let start = *self.resident_start.get_or_insert(now);
+            if now.saturating_sub(start) > self.limits.memory_bytes {
+                return Some(memory_error(&self.limits));
+            }
         }
         if self.cpu_used() > self.limits.cpu_time {
             return Some(limit_error(

@@ -128,6 +128,7 @@ struct Api {
     make_js_callback: unsafe extern "C" fn(u64, u64) -> RawHandle,
     set_object_item: unsafe extern "C" fn(u64, RawHandle, RawHandle, RawHandle) -> RawHandle,
     set_hard_memory_limit: unsafe extern "C" fn(u64, usize),
+    low_memory_notification: unsafe extern "C" fn(u64),
     hard_memory_limit_reached: unsafe extern "C" fn(u64) -> bool,
     v8_version: unsafe extern "C" fn() -> *const c_char,
 }
@@ -208,6 +209,7 @@ impl V8 {
             make_js_callback: symbol!("mr_make_js_callback"),
             set_object_item: symbol!("mr_set_object_item"),
             set_hard_memory_limit: symbol!("mr_set_hard_memory_limit"),
+            low_memory_notification: symbol!("mr_low_memory_notification"),
             hard_memory_limit_reached: symbol!("mr_hard_memory_limit_reached"),
             v8_version: symbol!("mr_v8_version"),
         };
@@ -493,6 +495,12 @@ impl RawContext {
     /// Sets the longest string [`RawContext::recv_timeout`] copies out.
     pub fn set_max_string(&self, bytes: usize) {
         self.max_string.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Asks V8 for a full garbage collection on the isolate's thread.
+    pub fn low_memory_notification(&self) {
+        // SAFETY: live context; the call takes the context id only.
+        unsafe { (self.v8.api.low_memory_notification)(self.id) }
     }
 
     pub fn set_hard_memory_limit(&self, bytes: u64) {

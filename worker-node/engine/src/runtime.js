@@ -7,9 +7,12 @@
 // set-up is captured here first (JSON, Atomics, TextEncoder, Map, WeakMap,
 // Promise, String methods, Reflect.apply), no internal global stays
 // reachable (`__edge_internal`, `__edge_notify` and the mailbox are taken
-// and deleted), and `__edge` itself is inert without the per-isolate secret
-// the host hands over once with `seal` (it only ever travels as a string
-// literal in the host's own evaluations, which Worker code cannot read).
+// and deleted). The entry points leave the global object too: the host's
+// `seal` evaluation, before any Worker code, binds them to a global lexical
+// `const` whose name holds a per-isolate secret. Such a binding is no
+// property of any object, so no reflection lists it, and Worker code cannot
+// name it without the secret, which only ever appears in the host's own
+// evaluations (their source is not readable from JS).
 // Nothing here uses spread, array destructuring or for-of after set-up: they
 // go through iterator methods Worker code can replace.
 //
@@ -38,7 +41,6 @@
   const atomicLoad = Atomics.load;
   const atomicStore = Atomics.store;
   const atomicCompareExchange = Atomics.compareExchange;
-  const encodeInto = uncurry(TextEncoder.prototype.encodeInto);
   const defineProperty = Object.defineProperty;
   const freeze = Object.freeze;
   const create = Object.create;
@@ -54,11 +56,15 @@
   const weakMapSet = uncurry(WeakMap.prototype.set);
   const PromiseCtor = Promise;
   const promiseThen = uncurry(Promise.prototype.then);
-  const promiseResolve = (value) => apply(Promise.resolve, PromiseCtor, [value]);
-  const promiseAllSettled = (list) => apply(Promise.allSettled, PromiseCtor, [list]);
-  const promiseWithResolvers = () => apply(Promise.withResolvers, PromiseCtor, []);
+  const resolveStatic = Promise.resolve;
+  const rejectStatic = Promise.reject;
+  const withResolversStatic = Promise.withResolvers;
+  const promiseResolve = (value) => apply(resolveStatic, PromiseCtor, [value]);
+  const promiseReject = (error) => apply(rejectStatic, PromiseCtor, [error]);
+  const promiseWithResolvers = () => apply(withResolversStatic, PromiseCtor, []);
   const stringSlice = uncurry(String.prototype.slice);
   const stringStartsWith = uncurry(String.prototype.startsWith);
+  const stringCharCodeAt = uncurry(String.prototype.charCodeAt);
   const toWellFormed = uncurry(String.prototype.toWellFormed);
   const StringCtor = String;
   const ErrorCtor = Error;
@@ -66,12 +72,10 @@
   const isError = (value) => value instanceof ErrorCtor;
   const mathMax = Math.max;
   const mathMin = Math.min;
-  const mathCeil = Math.ceil;
   const ArrayIsArray = Array.isArray;
   const NumberCtor = Number;
   const arrayPush = uncurry(Array.prototype.push);
   const arrayJoin = uncurry(Array.prototype.join);
-  const TextEncoderCtor = TextEncoder;
   const Int32ArrayCtor = Int32Array;
   const Uint8ArrayCtor = Uint8Array;
   const SharedArrayBufferCtor = SharedArrayBuffer;
@@ -110,7 +114,6 @@
   const mailbox = new SharedArrayBufferCtor(MAILBOX_BYTES);
   const control = new Int32ArrayCtor(mailbox, 0, 4);
   const payload = new Uint8ArrayCtor(mailbox, HEADER_BYTES);
-  const encoder = new TextEncoderCtor();
   // The host collects the buffer once, right after this script, and deletes it.
   defineProperty(G, "__edge_mailbox", { value: mailbox, configurable: true });
 
@@ -122,8 +125,7 @@
   // True while the host's own evaluation runs: its drain() picks up what is
   // posted, so there is no need to ring the host.
   let inHostCall = false;
-  // The secret the host's evaluations present; set once by `seal`.
-  let secret = null;
+  let sealed = false;
 
   function post(message) {
     outbox = outbox === "" ? message : outbox + "," + message;
@@ -131,19 +133,50 @@
     if (!inHostCall) deliver();
   }
 
+  // Writes `text` as UTF-8 into the mailbox's payload by index (no encoder
+  // object, no typed-array method: Worker code may have replaced them);
+  // returns the bytes written, or -1 if it does not fit. The text is
+  // well-formed (every message is built from well-formed strings and
+  // JSON.stringify escapes lone surrogates), so pairs are always complete.
+  function writeUtf8(text) {
+    let at = 0;
+    for (let i = 0; i < text.length; i++) {
+      let c = stringCharCodeAt(text, i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (stringCharCodeAt(text, ++i) - 0xdc00);
+      }
+      const need = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+      if (at + need > PAYLOAD_BYTES) return -1;
+      if (need === 1) {
+        payload[at++] = c;
+      } else if (need === 2) {
+        payload[at++] = 0xc0 | (c >> 6);
+        payload[at++] = 0x80 | (c & 0x3f);
+      } else if (need === 3) {
+        payload[at++] = 0xe0 | (c >> 12);
+        payload[at++] = 0x80 | ((c >> 6) & 0x3f);
+        payload[at++] = 0x80 | (c & 0x3f);
+      } else {
+        payload[at++] = 0xf0 | (c >> 18);
+        payload[at++] = 0x80 | ((c >> 12) & 0x3f);
+        payload[at++] = 0x80 | ((c >> 6) & 0x3f);
+        payload[at++] = 0x80 | (c & 0x3f);
+      }
+    }
+    return at;
+  }
+
   // Moves the outbox into the mailbox when it is free and large enough, then
   // rings the host unless a ring is already unanswered.
   function deliver() {
     if (atomicLoad(control, STATE) === EMPTY) {
       const text = "[" + outbox + "]";
-      if (text.length <= PAYLOAD_BYTES) {
-        const done = encodeInto(encoder, text, payload);
-        if (done.read === text.length) {
-          outbox = "";
-          atomicStore(control, PENDING, 0);
-          atomicStore(control, LENGTH, done.written);
-          atomicStore(control, STATE, FULL);
-        }
+      const written = text.length <= PAYLOAD_BYTES ? writeUtf8(text) : -1;
+      if (written >= 0) {
+        outbox = "";
+        atomicStore(control, PENDING, 0);
+        atomicStore(control, LENGTH, written);
+        atomicStore(control, STATE, FULL);
       }
     }
     if (atomicCompareExchange(control, NOTIFIED, 0, 1) === 0) notifyHost();
@@ -156,12 +189,9 @@
     return text;
   }
 
-  // An entry point for the host: refuses callers without the secret.
+  // An entry point for the host.
   function entry(body) {
-    return function (token, a, b) {
-      if (secret === null || token !== secret) {
-        throw new TypeErrorCtor("__edge is the host's interface");
-      }
+    return function (a, b) {
       inHostCall = true;
       try {
         body(a, b);
@@ -373,19 +403,22 @@
     promiseThen(resolved, () => callback());
   });
 
+  const TOO_MANY_CALLS = freeze(new ErrorCtor(`a request may make at most ${MAX_CALLS} binding calls`));
+
   function hostCall(name, args) {
     const invocation = requireInvocation(`binding ${name}`);
     if (invocation.callsMade >= MAX_CALLS) {
-      return PromiseCtor.reject(new ErrorCtor(`a request may make at most ${MAX_CALLS} binding calls`));
+      // One shared error: a flood of refused calls must not allocate per call.
+      return promiseReject(TOO_MANY_CALLS);
     }
     let text;
     try {
       text = jsonStringify(args);
     } catch (error) {
-      return PromiseCtor.reject(error);
+      return promiseReject(error);
     }
     if (text === undefined || text.length > MAX_CALL_ARGS) {
-      return PromiseCtor.reject(
+      return promiseReject(
         new TypeErrorCtor(`binding ${name}: the arguments must be JSON of at most ${MAX_CALL_ARGS} characters`),
       );
     }
@@ -438,7 +471,8 @@
     const env = makeEnv(message.bindings);
     const ctx = freeze({
       waitUntil(promise) {
-        arrayPush(invocation.waitUntil, promiseResolve(promise));
+        const list = invocation.waitUntil;
+        defineProperty(list, list.length, { value: promise, writable: true, enumerable: true, configurable: true });
       },
       passThroughOnException() {},
     });
@@ -448,15 +482,14 @@
       }
       const request = requestFromWire(message.request);
       const response = await worker.fetch(request, env, ctx);
-      const wire = await responseToWire(response);
-      const text = httpValue(wire);
-      if (wire.body_base64.length > mathCeil(message.maxOutput / 3) * 4) {
+      const wire = await responseToWire(response, message.maxOutput);
+      if (wire.tooLarge !== undefined) {
         throw kindError(
           "output_too_large",
-          `the response body is larger than the ${message.maxOutput}-byte output limit`,
+          `the response body is ${wire.tooLarge} bytes; the output limit is ${message.maxOutput} bytes`,
         );
       }
-      return text;
+      return httpValue(wire);
     }
     const method = message.method;
     const handler = worker[method];
@@ -493,16 +526,30 @@
     post(`{"t":"done","inv":${integer(invocation.id)},${fields},"logs":${takeLogs()}}`);
   }
 
-  function succeed(invocation) {
-    return (value) =>
-      promiseThen(promiseAllSettled(invocation.waitUntil), () => finish(invocation, `"ok":true,"value":${value}`));
+  function fail(invocation, error) {
+    const f = failure(error);
+    finish(invocation, `"ok":false,"kind":${quote(f.kind)},"message":${quote(f.message)}`);
   }
 
-  function fail(invocation) {
-    return (error) => {
-      const f = failure(error);
-      finish(invocation, `"ok":false,"kind":${quote(f.kind)},"message":${quote(f.message)}`);
-    };
+  // Awaits the handler, then every ctx.waitUntil promise, then reports.
+  // `await` looks up no Promise statics, which Worker code may replace.
+  async function complete(invocation, message) {
+    let value;
+    try {
+      value = await run(invocation, message);
+    } catch (error) {
+      fail(invocation, error);
+      return;
+    }
+    const pending = invocation.waitUntil;
+    for (let i = 0; i < pending.length; i++) {
+      try {
+        await pending[i];
+      } catch (_) {
+        // a rejected waitUntil promise does not fail the request
+      }
+    }
+    finish(invocation, `"ok":true,"value":${value}`);
   }
 
   function loadWorker() {
@@ -510,25 +557,29 @@
     // evaluation: what the modules logged so far belongs to the load.
     const main = G.__edge_main;
     delete G.__edge_main;
-    promiseThen(
-      promiseThen(promiseResolve(main), (namespace) => {
-        const candidate = namespace && namespace.default;
-        if (candidate === null || (typeof candidate !== "object" && typeof candidate !== "function")) {
-          throw kindError(
-            "not_found",
-            "the main module has no default export object (expected `export default { async fetch(request, env, ctx) {...} }`)",
-          );
-        }
-        worker = candidate;
-        post(`{"t":"loaded","logs":${takeLogs()}}`);
-      }),
-      undefined,
-      (error) => {
-        const f = failure(error);
-        post(`{"t":"failed","kind":${quote(f.kind)},"message":${quote(f.message)},"logs":${takeLogs()}}`);
-      },
-    );
+    awaitWorker(main);
   }
+
+  async function awaitWorker(main) {
+    let candidate;
+    try {
+      const namespace = await main;
+      candidate = namespace && namespace.default;
+      if (candidate === null || (typeof candidate !== "object" && typeof candidate !== "function")) {
+        throw kindError(
+          "not_found",
+          "the main module has no default export object (expected `export default { async fetch(request, env, ctx) {...} }`)",
+        );
+      }
+    } catch (error) {
+      const f = failure(error);
+      post(`{"t":"failed","kind":${quote(f.kind)},"message":${quote(f.message)},"logs":${takeLogs()}}`);
+      return;
+    }
+    worker = candidate;
+    post(`{"t":"loaded","logs":${takeLogs()}}`);
+  }
+
 
   function startInvocation(text) {
     const message = jsonParse(text);
@@ -542,13 +593,7 @@
     current = invocation;
     takeLogs();
     reseedRandom(message.seed);
-    let started;
-    try {
-      started = run(invocation, message);
-    } catch (error) {
-      started = PromiseCtor.reject(error);
-    }
-    promiseThen(promiseThen(started, succeed(invocation), fail(invocation)), undefined, fail(invocation));
+    complete(invocation, message);
   }
 
   // A host call's answer: {inv, id, ok, value (JSON text) | error}.
@@ -575,20 +620,13 @@
     }
   }
 
-  const api = {
-    // Hands over the secret, once, before any Worker code runs.
-    seal(token) {
-      if (secret !== null || typeof token !== "string" || token.length < 32) {
-        throw new TypeErrorCtor("__edge is the host's interface");
-      }
-      secret = token;
-    },
+  const api = freeze({
     load: entry(loadWorker),
     invoke: entry(startInvocation),
     settle: entry(settle),
     fire: entry(fire),
     drain: entry(() => {}),
-  };
+  });
 
   function defineGlobal(name, value) {
     defineProperty(G, name, {
@@ -599,10 +637,18 @@
     });
   }
 
+  // Taken once, by the host's sealing evaluation, and gone from the global.
   defineProperty(G, "__edge", {
-    value: freeze(api),
+    value: freeze({
+      seal() {
+        if (sealed) throw new TypeErrorCtor("the runtime is sealed");
+        sealed = true;
+        delete G.__edge;
+        return api;
+      },
+    }),
     writable: false,
-    configurable: false,
+    configurable: true,
     enumerable: false,
   });
 })();

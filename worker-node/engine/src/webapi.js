@@ -2027,12 +2027,16 @@
   }
 
   // The host's wire form of a Response; body_base64 is "" when there is no body.
-  async function responseToWire(response) {
+  // With `maxBody`, a larger body is not encoded: the result is then
+  // `{ tooLarge: <bytes> }`, so nothing the size of the body is built.
+  async function responseToWire(response, maxBody = Infinity) {
     if (!isResponse(response)) throw new TypeError("fetch handler must return a Response");
+    const bytes = takeBytes(bodyOf(response));
+    if (bytes.length > maxBody) return { tooLarge: bytes.length };
     return {
       status: response.status,
       headers: headersInternals(response.headers).list.map((e) => [e[0], e[1]]),
-      body_base64: base64Encode(takeBytes(bodyOf(response))),
+      body_base64: base64Encode(bytes),
     };
   }
 

@@ -14,31 +14,35 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
 
+use bytes::BytesMut;
 use edge_engine::ErrorKind;
 use edge_engine::HostFunctions;
 use edge_engine::WorkerError;
-use futures::SinkExt;
 use futures::StreamExt;
-use futures::stream::SplitSink;
-use futures::stream::SplitStream;
 use parking_lot::Mutex;
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
+use tokio::net::unix::OwnedReadHalf;
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::process::Child;
 use tokio::sync::Notify;
 use tokio::sync::mpsc;
 use tokio::sync::oneshot;
-use tokio_util::codec::Framed;
+use tokio_util::codec::FramedRead;
 
 use crate::cgroup::Cgroup;
 use crate::child::ChildOptions;
 use crate::error::SpawnError;
 use crate::protocol::FromSandbox;
+use crate::protocol::MAX_FRAME;
+use crate::protocol::MAX_REPLY_FRAME;
 use crate::protocol::PROTOCOL_VERSION;
 use crate::protocol::Ready;
 use crate::protocol::Reply;
 use crate::protocol::Request;
 use crate::protocol::SupervisorCodec;
 use crate::protocol::ToSandbox;
+use crate::protocol::encode_frame;
 use crate::sys;
 
 /// Most binding calls one request may make (the engine allows 1,000).
@@ -51,7 +55,8 @@ const MISSED_HEARTBEATS: u32 = 5;
 /// has no cgroup.
 const WATCHDOG_INTERVAL: Duration = Duration::from_millis(20);
 
-type Connection = Framed<UnixStream, SupervisorCodec>;
+/// What the supervisor reads from a sandbox: replies of bounded size.
+type Replies = FramedRead<OwnedReadHalf, SupervisorCodec>;
 
 /// The host functions of one request, and how many binding calls it made.
 type RequestHost = (Arc<dyn HostFunctions>, u32);
@@ -86,7 +91,8 @@ pub(crate) struct SandboxProcess {
     pub isolates: Mutex<HashMap<u64, u64>>,
     pub last_used: Mutex<Instant>,
     pub workdir: PathBuf,
-    outgoing: mpsc::UnboundedSender<ToSandbox>,
+    /// Encoded frames for the writer task, in order.
+    outgoing: mpsc::UnboundedSender<BytesMut>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
     /// The host functions of each request in flight.
     hosts: Mutex<HashMap<u64, RequestHost>>,
@@ -110,8 +116,9 @@ impl SandboxProcess {
         let started = Instant::now();
         let (mut child, stream) = start_process(&spec)?;
         let pid = child.id().unwrap_or(0);
-        let mut connection = Framed::new(stream, SupervisorCodec::default());
-        let ready = match handshake(&mut connection, &mut child, spec.ready_timeout).await {
+        let (reader, writer) = stream.into_split();
+        let mut replies = FramedRead::new(reader, SupervisorCodec::with_max_frame(MAX_REPLY_FRAME));
+        let ready = match handshake(&mut replies, &mut child, spec.ready_timeout).await {
             Ok(ready) => ready,
             Err(mut error) => {
                 let exit = abandon(child, &spec).await;
@@ -149,9 +156,8 @@ impl SandboxProcess {
             kill: Notify::new(),
             died: Notify::new(),
         });
-        let (sink, stream) = connection.split();
-        tokio::spawn(write_messages(sink, outgoing_rx));
-        tokio::spawn(read_messages(stream, Arc::downgrade(&process)));
+        tokio::spawn(write_frames(writer, outgoing_rx));
+        tokio::spawn(read_messages(replies, Arc::downgrade(&process)));
         tokio::spawn(reap(process.clone(), child, on_exit));
         tokio::spawn(heartbeat(Arc::downgrade(&process), spec.heartbeat));
         if process.cgroup.is_none() {
@@ -207,7 +213,20 @@ impl SandboxProcess {
         if !matches!(request, Request::Ping) {
             *self.last_used.lock() = Instant::now();
         }
-        let _ = self.outgoing.send(ToSandbox { id, request });
+        let frame = match encode_frame::<(), _>(ToSandbox { id, request }) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.pending.lock().remove(&id);
+                self.hosts.lock().remove(&id);
+                return Err(WorkerError::new(
+                    ErrorKind::BadRequest,
+                    format!(
+                        "the request cannot be sent to a sandbox ({e}; at most {MAX_FRAME} bytes)"
+                    ),
+                ));
+            }
+        };
+        let _ = self.outgoing.send(frame);
         let answer = rx.await;
         self.hosts.lock().remove(&id);
         match answer {
@@ -280,11 +299,18 @@ impl SandboxProcess {
         let outgoing = self.outgoing.clone();
         tokio::task::spawn_blocking(move || {
             let result = host.and_then(|host| host.call(&name, &args_json));
-            let reply = ToSandbox {
+            let reply = |result| ToSandbox {
                 id: 0,
                 request: Request::HostReply { call, result },
             };
-            let _ = outgoing.send(reply);
+            let frame = encode_frame::<(), _>(reply(result)).or_else(|e| {
+                encode_frame::<(), _>(reply(Err(format!(
+                    "binding '{name}' answered too much: {e}"
+                ))))
+            });
+            if let Ok(frame) = frame {
+                let _ = outgoing.send(frame);
+            }
         });
     }
 
@@ -387,11 +413,11 @@ fn start_process(spec: &SpawnSpec) -> Result<(Child, UnixStream), SpawnError> {
 /// Waits for the sandbox's `Ready` and checks it: a fatal start or another
 /// protocol version is refused.
 async fn handshake(
-    connection: &mut Connection,
+    replies: &mut Replies,
     child: &mut Child,
     timeout: Duration,
 ) -> Result<Ready, SpawnError> {
-    let first = tokio::time::timeout(timeout, connection.next()).await;
+    let first = tokio::time::timeout(timeout, replies.next()).await;
     let not_ready = |why: String| SpawnError::NotReady {
         why,
         status: String::new(),
@@ -444,20 +470,17 @@ fn log_missing_walls(id: u64, pid: u32, warnings: &[String]) {
     }
 }
 
-/// Writer: messages go out in order, each as one frame.
-async fn write_messages(
-    mut sink: SplitSink<Connection, ToSandbox>,
-    mut outgoing: mpsc::UnboundedReceiver<ToSandbox>,
-) {
-    while let Some(message) = outgoing.recv().await {
-        if sink.send(message).await.is_err() {
+/// Writer: frames go out in order.
+async fn write_frames(mut writer: OwnedWriteHalf, mut outgoing: mpsc::UnboundedReceiver<BytesMut>) {
+    while let Some(frame) = outgoing.recv().await {
+        if writer.write_all(&frame).await.is_err() {
             break;
         }
     }
 }
 
 /// Reader: routes answers; a broken stream means the process is going.
-async fn read_messages(mut stream: SplitStream<Connection>, process: Weak<SandboxProcess>) {
+async fn read_messages(mut stream: Replies, process: Weak<SandboxProcess>) {
     loop {
         let message = stream.next().await;
         let Some(process) = process.upgrade() else {

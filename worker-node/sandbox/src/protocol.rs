@@ -1,10 +1,12 @@
 //! The supervisor ↔ sandbox protocol. Both ends are the same binary, so the
 //! messages are typed Rust enums carrying the engine's own values
 //! ([`Limits`], [`Bundle`], [`Outcome`] ...), encoded with postcard, one
-//! message per frame of tokio-util's [`LengthDelimitedCodec`] (a big-endian
-//! u32 length, then the payload). [`FrameCodec`] is the one codec: the
-//! supervisor uses it through `Framed`, the sandbox's blocking loop through
-//! [`BlockingReader`] and [`encode_frame`].
+//! message per frame (a big-endian u32 length, then the payload; the
+//! framing of tokio-util's `LengthDelimitedCodec`, decoded here without
+//! reserving what a length claims before the bytes arrive). [`FrameCodec`]
+//! is the one codec: the supervisor uses it through `FramedRead` and
+//! [`encode_frame`], the sandbox's blocking loop through [`BlockingReader`]
+//! and [`encode_frame`].
 //!
 //! Every encode and decode failure is an error, never an empty value. The
 //! sandbox's first message, [`Ready`], carries [`PROTOCOL_VERSION`]; the
@@ -14,7 +16,8 @@ use std::io;
 use std::io::Read;
 use std::marker::PhantomData;
 
-use bytes::Bytes;
+use bytes::Buf;
+use bytes::BufMut;
 use bytes::BytesMut;
 use edge_engine::Bundle;
 use edge_engine::Invocation;
@@ -27,13 +30,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::codec::Decoder;
 use tokio_util::codec::Encoder;
-use tokio_util::codec::LengthDelimitedCodec;
 
 /// The version both ends must speak; raise it with every change of a message.
 pub const PROTOCOL_VERSION: u32 = 2;
 
-/// Largest frame either side accepts (a bundle or result plus overhead).
+/// Largest frame a sandbox accepts (a bundle or an invocation's input).
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// Largest frame the supervisor accepts from a sandbox: the largest output
+/// an invocation may have, plus its bounded logs and error message. A
+/// sandbox runs Worker code and may be made to send anything; this is the
+/// most one frame can cost the supervisor.
+pub const MAX_REPLY_FRAME: usize = 40 * 1024 * 1024;
 
 /// Supervisor → sandbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,20 +247,38 @@ pub enum ProtocolError {
     Encode(postcard::Error),
 }
 
+/// Bytes of a frame's length prefix.
+const HEADER: usize = 4;
+
 /// Frames of typed messages: decodes `In`, encodes `Out`.
 pub struct FrameCodec<In, Out> {
-    frames: LengthDelimitedCodec,
+    max_frame: usize,
     _types: PhantomData<fn(Out) -> In>,
 }
 
 impl<In, Out> Default for FrameCodec<In, Out> {
     fn default() -> Self {
+        FrameCodec::with_max_frame(MAX_FRAME)
+    }
+}
+
+impl<In, Out> FrameCodec<In, Out> {
+    /// A codec refusing frames longer than `max_frame` bytes (both ways).
+    pub fn with_max_frame(max_frame: usize) -> Self {
         FrameCodec {
-            frames: LengthDelimitedCodec::builder()
-                .max_frame_length(MAX_FRAME)
-                .new_codec(),
+            max_frame,
             _types: PhantomData,
         }
+    }
+
+    fn too_large(&self, len: usize) -> ProtocolError {
+        ProtocolError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "a frame of {len} bytes exceeds the {}-byte maximum",
+                self.max_frame
+            ),
+        ))
     }
 }
 
@@ -260,13 +286,24 @@ impl<In: DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
     type Item = In;
     type Error = ProtocolError;
 
+    /// Waits (returns `None`) until the whole frame is buffered; the buffer
+    /// grows only as bytes arrive, never by what a length prefix claims.
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, ProtocolError> {
-        match self.frames.decode(src)? {
-            Some(frame) => postcard::from_bytes(&frame)
-                .map(Some)
-                .map_err(ProtocolError::Decode),
-            None => Ok(None),
+        let Some(header) = src.get(..HEADER) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if len > self.max_frame {
+            return Err(self.too_large(len));
         }
+        if src.len() < HEADER + len {
+            return Ok(None);
+        }
+        src.advance(HEADER);
+        let frame = src.split_to(len);
+        postcard::from_bytes(&frame)
+            .map(Some)
+            .map_err(ProtocolError::Decode)
     }
 }
 
@@ -275,7 +312,12 @@ impl<In, Out: Serialize> Encoder<Out> for FrameCodec<In, Out> {
 
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), ProtocolError> {
         let payload = postcard::to_stdvec(&item).map_err(ProtocolError::Encode)?;
-        self.frames.encode(Bytes::from(payload), dst)?;
+        if payload.len() > self.max_frame {
+            return Err(self.too_large(payload.len()));
+        }
+        dst.reserve(HEADER + payload.len());
+        dst.put_u32(payload.len() as u32);
+        dst.put_slice(&payload);
         Ok(())
     }
 }

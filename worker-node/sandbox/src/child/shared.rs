@@ -10,18 +10,24 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
+use bytes::BytesMut;
+use edge_engine::ErrorKind;
 use edge_engine::Isolate;
 use edge_engine::Limits;
+use edge_engine::WorkerError;
 use parking_lot::Mutex;
+use tokio_util::codec::Encoder;
 
 use super::ChildOptions;
+use crate::protocol::FrameCodec;
 use crate::protocol::FromSandbox;
+use crate::protocol::MAX_REPLY_FRAME;
 use crate::protocol::Reply;
-use crate::protocol::encode_frame;
 
 /// Exit code: the socket could not be duplicated for writing.
 const EXIT_NO_WRITER: i32 = 67;
-/// Exit code: a message could not be encoded (a bug; never sent half).
+/// Exit code: a message could not be encoded, nor a stand-in for it (a
+/// bug; nothing is ever sent half).
 const EXIT_ENCODE: i32 = 70;
 
 /// State shared by the reader, the isolate threads and the refill thread.
@@ -53,9 +59,15 @@ impl Shared {
         }
     }
 
-    /// Sends one message to the supervisor, whole.
+    /// Sends one message to the supervisor, whole. A reply too large for the
+    /// supervisor to take becomes an `output_too_large` error.
     pub fn send(&self, id: u64, reply: Reply) {
-        let frame = encode_frame::<(), _>(FromSandbox { id, reply })
+        let stand_in = too_large_stand_in(&reply);
+        let frame = encode_reply(id, reply)
+            .or_else(|_| match stand_in {
+                Some(stand_in) => encode_reply(id, stand_in),
+                None => Err(()),
+            })
             .unwrap_or_else(|_| std::process::exit(EXIT_ENCODE));
         if self.out.lock().write_all(&frame).is_err() {
             // The supervisor is gone; nothing here outlives it.
@@ -69,6 +81,30 @@ impl Shared {
 
     pub fn take_prewarmed(&self) -> Option<Isolate> {
         self.prewarmed.lock().pop()
+    }
+}
+
+/// The frame of one reply, if it fits what the supervisor takes.
+fn encode_reply(id: u64, reply: Reply) -> Result<BytesMut, ()> {
+    let mut frame = BytesMut::new();
+    FrameCodec::<(), FromSandbox>::with_max_frame(MAX_REPLY_FRAME)
+        .encode(FromSandbox { id, reply }, &mut frame)
+        .map_err(|_| ())?;
+    Ok(frame)
+}
+
+/// What to send instead of a reply too large to send.
+fn too_large_stand_in(reply: &Reply) -> Option<Reply> {
+    let error = || {
+        WorkerError::new(
+            ErrorKind::OutputTooLarge,
+            format!("the reply is larger than the {MAX_REPLY_FRAME} bytes a sandbox may send"),
+        )
+    };
+    match reply {
+        Reply::Invoked(_) => Some(Reply::Invoked(super::serve::failed_outcome(error()))),
+        Reply::Loaded(_) => Some(Reply::Loaded(Err(error()))),
+        _ => None,
     }
 }
 

@@ -31,6 +31,10 @@ const BURNING_SHARE: f64 = 0.5;
 const POST_RESULT_CPU: Duration = Duration::from_millis(1);
 /// Consecutive busy windows after which an isolate is disposed regardless.
 const MAX_BUSY_WINDOWS: u32 = 10;
+/// Invocations between heap checks of a busy isolate (a quiet one is
+/// checked whenever it falls idle): a check costs about 0.5 ms of the
+/// isolate's thread, a collection a few ms.
+const HEAP_CHECK_EVERY: u32 = 1000;
 /// How long a binding call may wait when no Worker limits are known.
 const DEFAULT_HOST_WAIT: Duration = Duration::from_secs(30);
 
@@ -70,6 +74,7 @@ pub(super) fn run(
         worker: None,
         watch: None,
         last_heap: 0,
+        calls_since_heap: 0,
     };
     loop {
         let cmd = match slot.next_command(&commands) {
@@ -79,7 +84,9 @@ pub(super) fn run(
         };
         slot.judge_watch(cmd.is_some());
         let Some(cmd) = cmd else {
-            slot.measure_idle_heap();
+            if slot.watch.is_none() {
+                slot.check_heap();
+            }
             continue;
         };
         let carry_on = match cmd {
@@ -138,6 +145,8 @@ struct Slot {
     watch: Option<Watch>,
     /// V8 heap in use as last measured (after the load, or while idle).
     last_heap: u64,
+    /// Invocations since the heap was last checked.
+    calls_since_heap: u32,
 }
 
 impl Slot {
@@ -160,6 +169,7 @@ impl Slot {
             return;
         };
         match watching.judge(live) {
+            Verdict::Idle if self.calls_since_heap >= HEAP_CHECK_EVERY => self.check_heap(),
             Verdict::Idle => {}
             Verdict::Busy(next) if !command_arrived => self.watch = Some(next),
             Verdict::Busy(_) => {}
@@ -177,12 +187,22 @@ impl Slot {
     }
 
     /// Seen idle: measures the heap now, off any request's path (asking V8
-    /// costs a round trip to the isolate's thread).
-    fn measure_idle_heap(&mut self) {
-        if self.watch.is_none()
-            && let Some(heap) = self.isolate.as_ref().and_then(Isolate::heap_stats)
-        {
-            self.last_heap = heap.used_heap_size;
+    /// costs a round trip to the isolate's thread), and collects garbage
+    /// when the heap is past half its limit (see `Isolate::collect_garbage`).
+    fn check_heap(&mut self) {
+        self.calls_since_heap = 0;
+        let Some(isolate) = self.isolate.as_ref() else {
+            return;
+        };
+        let Some(heap) = isolate.heap_stats() else {
+            return;
+        };
+        self.last_heap = heap.used_heap_size;
+        if heap.used_heap_size > isolate.limits().memory_bytes / 2 {
+            isolate.collect_garbage();
+            if let Some(after) = isolate.heap_stats() {
+                self.last_heap = after.used_heap_size;
+            }
         }
     }
 
@@ -281,6 +301,7 @@ impl Slot {
         }
         self.shared.send(id, Reply::Invoked(outcome));
         self.watch = Watch::start(live);
+        self.calls_since_heap += 1;
     }
 }
 
