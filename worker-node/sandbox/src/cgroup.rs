@@ -212,7 +212,7 @@ impl Cgroup {
 
 /// Removes an empty cgroup directory, retrying while the kernel still
 /// counts an exiting task in it; true once it is gone.
-async fn remove_dir_patiently(dir: &Path) -> bool {
+pub(crate) async fn remove_dir_patiently(dir: &Path) -> bool {
     for _ in 0..REMOVE_ATTEMPTS {
         match fs::remove_dir(dir) {
             Ok(()) => return true,

@@ -31,19 +31,21 @@ pub(crate) struct Janitor {
 }
 
 impl Janitor {
-    /// Starts the janitor for a supervisor whose sandbox cgroups live in
-    /// `cgroups` (if any) and whose sandboxes' directories in `workdir`.
+    /// Starts the janitor for a supervisor whose sandboxes' directories are
+    /// in `workdir` and whose sandbox memory and CPU cgroups (if any) are in
+    /// `cgroups` and `cpu`.
     pub fn start(
         executable: &Path,
-        cgroups: Option<&Path>,
         workdir: &Path,
+        cgroups: Option<&Path>,
+        cpu: Option<&Path>,
     ) -> std::io::Result<Janitor> {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let theirs = OwnedFd::from(theirs);
         let mut args = vec![JANITOR_MARKER.to_owned(), workdir.display().to_string()];
-        if let Some(cgroups) = cgroups {
-            args.push(cgroups.display().to_string());
-        }
+        let path = |dir: Option<&Path>| dir.map(|d| d.display().to_string()).unwrap_or_default();
+        args.push(path(cgroups));
+        args.push(path(cpu));
         let setup = sys::ChildSetup {
             socket: &theirs,
             cgroup_procs: None,
@@ -67,24 +69,23 @@ pub(crate) fn run(args: &[String]) -> ! {
     let mut buffer = [0u8; 64];
     // Nothing is ever written; this returns when the supervisor's end closes.
     while matches!(link.read(&mut buffer), Ok(n) if n > 0) {}
-    let workdir = args.first().map(PathBuf::from);
-    let cgroups = args.get(1).map(PathBuf::from);
+    let dir = |i: usize| args.get(i).filter(|a| !a.is_empty()).map(PathBuf::from);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build();
     if let Ok(runtime) = runtime {
-        runtime.block_on(clean_up(workdir, cgroups));
+        runtime.block_on(clean_up(dir(0), dir(1), dir(2)));
     }
     std::process::exit(0);
 }
 
-async fn clean_up(workdir: Option<PathBuf>, cgroups: Option<PathBuf>) {
-    if let Some(cgroups) = &cgroups {
+async fn clean_up(workdir: Option<PathBuf>, cgroups: Option<PathBuf>, cpu: Option<PathBuf>) {
+    for dir in [&cgroups, &cpu].into_iter().flatten() {
         let deadline = tokio::time::Instant::now() + SANDBOX_EXIT_WAIT;
-        while crate::cgroup::has_processes(cgroups) && tokio::time::Instant::now() < deadline {
+        while crate::cgroup::has_processes(dir) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(EXIT_POLL).await;
         }
-        crate::cgroup::remove_tree(cgroups).await;
+        crate::cgroup::remove_tree(dir).await;
     }
     if let Some(workdir) = &workdir
         && workdir.is_absolute()

@@ -19,6 +19,8 @@
 //!   one thread per isolate (`child::slot`).
 //! - `cgroup`, `rootfs`, `seccomp`: the walls; `sys`: the system calls under
 //!   them, the crate's only unsafe code.
+//! - `cpu`: a CPU cgroup per sandbox; sandboxes that keep a core busy are
+//!   demoted to the smallest share, so busy tenants barely delay quiet ones.
 //! - `janitor`: a process beside the sandboxes that removes their cgroups
 //!   and directories once the supervisor is gone, however it went.
 //!
@@ -31,6 +33,7 @@
 mod cgroup;
 mod child;
 mod config;
+mod cpu;
 mod error;
 mod janitor;
 mod process;

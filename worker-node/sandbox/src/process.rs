@@ -79,6 +79,8 @@ pub(crate) struct SandboxProcess {
     pub id: u64,
     pub pid: u32,
     pub cgroup: Option<Cgroup>,
+    /// Its CPU cgroup (see `cpu`), once placed.
+    pub cpu_group: OnceLock<PathBuf>,
     /// Memory for the process beyond its isolates' limits, bytes.
     overhead: u64,
     /// Memory limit of the whole process (cgroup or watchdog), bytes.
@@ -94,6 +96,8 @@ pub(crate) struct SandboxProcess {
     /// Encoded frames for the writer task, in order.
     outgoing: mpsc::UnboundedSender<BytesMut>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
+    /// When each load or invocation in flight was sent.
+    working_since: Mutex<HashMap<u64, Instant>>,
     /// The host functions of each request in flight.
     hosts: Mutex<HashMap<u64, RequestHost>>,
     next_request: AtomicU64,
@@ -140,6 +144,7 @@ impl SandboxProcess {
             id,
             pid,
             cgroup: spec.cgroup,
+            cpu_group: OnceLock::new(),
             overhead: spec.overhead,
             memory_limit: AtomicU64::new(spec.overhead),
             limit_write: Mutex::new(()),
@@ -149,6 +154,7 @@ impl SandboxProcess {
             workdir: spec.workdir,
             outgoing,
             pending: Mutex::new(HashMap::new()),
+            working_since: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
             death: OnceLock::new(),
@@ -213,6 +219,10 @@ impl SandboxProcess {
         if !matches!(request, Request::Ping) {
             *self.last_used.lock() = Instant::now();
         }
+        let work = matches!(request, Request::Load { .. } | Request::Invoke { .. });
+        if work {
+            self.working_since.lock().insert(id, Instant::now());
+        }
         let frame = match encode_frame::<(), _>(ToSandbox { id, request }) {
             Ok(frame) => frame,
             Err(e) => {
@@ -229,6 +239,9 @@ impl SandboxProcess {
         let _ = self.outgoing.send(frame);
         let answer = rx.await;
         self.hosts.lock().remove(&id);
+        if work {
+            self.working_since.lock().remove(&id);
+        }
         match answer {
             Ok(reply) => Ok(reply),
             Err(_) => {
@@ -338,7 +351,19 @@ impl SandboxProcess {
         if let Some(cgroup) = &self.cgroup {
             cgroup.remove().await;
         }
+        if let Some(group) = self.cpu_group.get() {
+            crate::cgroup::remove_dir_patiently(group).await;
+        }
         let _ = std::fs::remove_dir(&self.workdir);
+    }
+
+    /// Whether a load or invocation sent to this sandbox has been running
+    /// for longer than `age`.
+    pub fn working_longer_than(&self, age: Duration) -> bool {
+        self.working_since
+            .lock()
+            .values()
+            .any(|since| since.elapsed() > age)
     }
 
     /// Memory this sandbox commits: its overhead plus its isolates' limits.

@@ -161,6 +161,8 @@ pub struct Supervisor {
 struct Inner {
     config: SandboxConfig,
     cgroups: Option<CgroupRoot>,
+    /// CPU cgroups of the sandboxes, where the host offers them.
+    cpu: Option<crate::cpu::CpuGroups>,
     workdir: PathBuf,
     state: Mutex<State>,
     refill: Arc<Notify>,
@@ -235,15 +237,20 @@ impl Supervisor {
         );
         let base = config.workdir.clone().unwrap_or_else(std::env::temp_dir);
         sweep_stale_workdirs(&base);
-        let workdir = base.join(name);
+        let workdir = base.join(&name);
         std::fs::create_dir_all(&workdir).map_err(|source| StartError::Workdir {
             path: workdir.clone(),
             source,
         })?;
+        let cpu = crate::cpu::CpuGroups::create(&name);
+        if cpu.is_none() {
+            tracing::debug!("no writable cpu cgroup: busy tenants are not demoted");
+        }
         let janitor = crate::janitor::Janitor::start(
             &config.executable,
-            cgroups.as_ref().map(|c| c.dir.as_path()),
             &workdir,
+            cgroups.as_ref().map(|c| c.dir.as_path()),
+            cpu.as_ref().map(|c| c.dir.as_path()),
         )
         .inspect_err(|e| {
             tracing::warn!("no janitor ({e}): a killed supervisor leaves its sandbox cgroups until the next start");
@@ -254,6 +261,7 @@ impl Supervisor {
         let inner = Arc::new(Inner {
             config,
             cgroups,
+            cpu,
             workdir,
             state: Mutex::new(State::default()),
             refill: Arc::new(Notify::new()),
@@ -266,6 +274,9 @@ impl Supervisor {
             _janitor: janitor,
         });
         tokio::spawn(maintain(Arc::downgrade(&inner), exits_rx, shutdown_rx));
+        if inner.cpu.is_some() {
+            tokio::spawn(balance_cpu(Arc::downgrade(&inner)));
+        }
         inner.refill.notify_one();
         Ok(Supervisor { inner })
     }
@@ -528,6 +539,9 @@ impl Supervisor {
             // Reapers may still be removing their cgroups: retries cover it.
             crate::cgroup::remove_tree(&root.dir).await;
         }
+        if let Some(cpu) = &self.inner.cpu {
+            crate::cgroup::remove_tree(&cpu.dir).await;
+        }
         let _ = std::fs::remove_dir_all(&self.inner.workdir);
     }
 }
@@ -683,6 +697,13 @@ impl Inner {
             heartbeat: config.heartbeat,
         };
         let sandbox = SandboxProcess::spawn(id, spec, self.exits.clone()).await?;
+        if let Some(group) = self
+            .cpu
+            .as_ref()
+            .and_then(|cpu| cpu.place(&name, sandbox.pid))
+        {
+            let _ = sandbox.cpu_group.set(group);
+        }
         self.spawned.fetch_add(1, Ordering::Relaxed);
         Ok(sandbox)
     }
@@ -750,6 +771,40 @@ impl Inner {
                 ErrorKind::Crashed,
                 "the sandbox was idle and reaped",
             ));
+        }
+    }
+}
+
+/// Every window: demotes the sandboxes running long work, restores the
+/// others (see `cpu`). Ends with the supervisor.
+async fn balance_cpu(inner: std::sync::Weak<Inner>) {
+    let mut balancer = crate::cpu::Balancer::default();
+    loop {
+        tokio::time::sleep(crate::cpu::WINDOW).await;
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let tracked: Vec<crate::cpu::Tracked> = {
+            let state = strong.state.lock();
+            state
+                .warm
+                .iter()
+                .chain(state.assigned.values())
+                .filter(|s| !s.is_dead())
+                .filter_map(|s| {
+                    Some(crate::cpu::Tracked {
+                        pid: s.pid,
+                        group: s.cpu_group.get()?.clone(),
+                        long_running: s.working_longer_than(crate::cpu::LONG_RUNNING),
+                    })
+                })
+                .collect()
+        };
+        drop(strong);
+        let changes = balancer.plan(tracked);
+        if !changes.is_empty() {
+            let _ =
+                tokio::task::spawn_blocking(move || changes.iter().for_each(|c| c.apply())).await;
         }
     }
 }
