@@ -128,6 +128,7 @@ impl Isolate {
     /// Worker; loading another replaces the context first.
     pub fn load(&mut self, bundle: &Bundle) -> Result<LoadReport, WorkerError> {
         let started = Instant::now();
+        self.limits.validate()?;
         let size = bundle.size_bytes();
         if size > self.limits.max_bundle_bytes {
             return Err(WorkerError::new(
@@ -276,12 +277,7 @@ impl Isolate {
         });
         match invocation {
             Invocation::Fetch(request) => {
-                if !request.url.contains(':') {
-                    return Err(WorkerError::new(
-                        ErrorKind::BadRequest,
-                        format!("request url '{}' is not an absolute URL", request.url),
-                    ));
-                }
+                request.validate()?;
                 message["kind"] = "fetch".into();
                 message["request"] = serde_json::json!({
                     "method": if request.method.is_empty() { "GET" } else { &request.method },

@@ -65,13 +65,100 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            memory_bytes: 128 * 1024 * 1024,
+            memory_bytes: 128 * MIB,
             wall_time: Duration::from_secs(30),
             cpu_time: Duration::from_secs(30),
-            max_output_bytes: 8 * 1024 * 1024,
-            max_bundle_bytes: 4 * 1024 * 1024,
+            max_output_bytes: 8 * MIB as usize,
+            max_bundle_bytes: 4 * MIB as usize,
         }
     }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+impl Limits {
+    /// Smallest heap limit: V8 cannot create a context in less.
+    pub const MIN_MEMORY_BYTES: u64 = MIB;
+    /// Largest heap limit: V8 (built with pointer compression) cannot give
+    /// one isolate more than 4 GiB of heap, so a larger limit would promise
+    /// what is never enforced.
+    pub const MAX_MEMORY_BYTES: u64 = 4 * 1024 * MIB;
+    /// Shortest wall or CPU time limit: the engine measures milliseconds.
+    pub const MIN_TIME: Duration = Duration::from_millis(1);
+    /// Longest wall-time limit: 15 minutes, Cloudflare's longest (Cron
+    /// Triggers and Queues); the supervisor waits a small multiple of it.
+    pub const MAX_WALL_TIME: Duration = Duration::from_secs(15 * 60);
+    /// Longest CPU-time limit: as long as the longest wall time, since one
+    /// thread cannot use more CPU than wall time.
+    pub const MAX_CPU_TIME: Duration = Limits::MAX_WALL_TIME;
+    /// Largest output limit: a result crosses from a sandbox in one reply
+    /// frame of at most 40 MiB, with its logs.
+    pub const MAX_OUTPUT_BYTES: usize = 32 * MIB as usize;
+    /// Largest bundle limit: a bundle crosses into a sandbox in one request
+    /// frame of at most 64 MiB, and its compile time grows with its size.
+    pub const MAX_BUNDLE_BYTES: usize = 32 * MIB as usize;
+
+    /// Checks every limit against its documented range.
+    ///
+    /// # Errors
+    ///
+    /// `bad_request`, naming the first limit out of range and its range.
+    pub fn validate(&self) -> Result<(), WorkerError> {
+        in_range(
+            "memory limit",
+            self.memory_bytes,
+            Limits::MIN_MEMORY_BYTES,
+            Limits::MAX_MEMORY_BYTES,
+            "bytes",
+        )?;
+        in_range(
+            "wall-time limit",
+            self.wall_time.as_millis(),
+            Limits::MIN_TIME.as_millis(),
+            Limits::MAX_WALL_TIME.as_millis(),
+            "ms",
+        )?;
+        in_range(
+            "CPU-time limit",
+            self.cpu_time.as_millis(),
+            Limits::MIN_TIME.as_millis(),
+            Limits::MAX_CPU_TIME.as_millis(),
+            "ms",
+        )?;
+        in_range(
+            "output limit",
+            self.max_output_bytes,
+            1,
+            Limits::MAX_OUTPUT_BYTES,
+            "bytes",
+        )?;
+        in_range(
+            "bundle limit",
+            self.max_bundle_bytes,
+            1,
+            Limits::MAX_BUNDLE_BYTES,
+            "bytes",
+        )
+    }
+}
+
+/// `bad_request` unless `min <= value <= max`.
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    what: &str,
+    value: T,
+    min: T,
+    max: T,
+    unit: &str,
+) -> Result<(), WorkerError> {
+    if value < min || value > max {
+        return Err(WorkerError::new(
+            ErrorKind::BadRequest,
+            format!(
+                "the {what} is {value} {unit}; it must be at least {min} and at most {max} {unit}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// An HTTP-shaped request for a Worker's `fetch` handler.
@@ -85,6 +172,132 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The request body.
     pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// Longest method: real ones are a few letters.
+    pub const MAX_METHOD_BYTES: usize = 32;
+    /// Longest URL: what common servers accept in a request line.
+    pub const MAX_URL_BYTES: usize = 16 * 1024;
+    /// Most headers.
+    pub const MAX_HEADERS: usize = 256;
+    /// Longest header name.
+    pub const MAX_HEADER_NAME_BYTES: usize = 256;
+    /// Most bytes in all header names and values together.
+    pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+    /// Largest body: a request crosses into a sandbox in one frame of at
+    /// most 64 MiB.
+    pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+    /// Checks the request is one HTTP could carry: the method a token, the
+    /// URL absolute (`http:` or `https:`), header names tokens and values
+    /// free of CR, LF and NUL, each within the limits above.
+    ///
+    /// # Errors
+    ///
+    /// `bad_request`, saying what is wrong.
+    pub fn validate(&self) -> Result<(), WorkerError> {
+        let bad = |message: String| Err(WorkerError::new(ErrorKind::BadRequest, message));
+        if self.method.len() > HttpRequest::MAX_METHOD_BYTES
+            || (!self.method.is_empty() && !is_token(&self.method))
+        {
+            return bad(format!(
+                "the method {:?} is not an HTTP token of at most {} bytes",
+                truncated(&self.method),
+                HttpRequest::MAX_METHOD_BYTES
+            ));
+        }
+        if let Err(why) = check_url(&self.url) {
+            return bad(format!("the URL {:?} {why}", truncated(&self.url)));
+        }
+        self.validate_headers()?;
+        if self.body.len() > HttpRequest::MAX_BODY_BYTES {
+            return bad(format!(
+                "the body is {} bytes; the maximum is {} bytes",
+                self.body.len(),
+                HttpRequest::MAX_BODY_BYTES
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_headers(&self) -> Result<(), WorkerError> {
+        let bad = |message: String| Err(WorkerError::new(ErrorKind::BadRequest, message));
+        if self.headers.len() > HttpRequest::MAX_HEADERS {
+            return bad(format!(
+                "the request has {} headers; the maximum is {}",
+                self.headers.len(),
+                HttpRequest::MAX_HEADERS
+            ));
+        }
+        let mut total = 0usize;
+        for (name, value) in &self.headers {
+            if !is_token(name) || name.len() > HttpRequest::MAX_HEADER_NAME_BYTES {
+                return bad(format!(
+                    "the header name {:?} is not an HTTP token of at most {} bytes",
+                    truncated(name),
+                    HttpRequest::MAX_HEADER_NAME_BYTES
+                ));
+            }
+            if value.contains(['\r', '\n', '\0']) {
+                return bad(format!(
+                    "the value of header {name:?} contains CR, LF or NUL"
+                ));
+            }
+            total = total.saturating_add(name.len() + value.len());
+        }
+        if total > HttpRequest::MAX_HEADER_BYTES {
+            return bad(format!(
+                "the headers take {total} bytes; the maximum is {} bytes",
+                HttpRequest::MAX_HEADER_BYTES
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An RFC 9110 token: one or more of `!#$%&'*+-.^_`|~`, digits and letters.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Why `url` is not an absolute `http:`/`https:` URL of bounded length
+/// without control characters or spaces.
+fn check_url(url: &str) -> Result<(), String> {
+    if url.len() > HttpRequest::MAX_URL_BYTES {
+        return Err(format!(
+            "is {} bytes long; the maximum is {} bytes",
+            url.len(),
+            HttpRequest::MAX_URL_BYTES
+        ));
+    }
+    if url.chars().any(|c| c.is_ascii_control() || c == ' ') {
+        return Err("contains a space or a control character".to_owned());
+    }
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &url[8..]
+    } else if lower.starts_with("http://") {
+        &url[7..]
+    } else {
+        return Err("is not an absolute http: or https: URL".to_owned());
+    };
+    if rest.is_empty() || rest.starts_with(['/', '?', '#']) {
+        return Err("has no host".to_owned());
+    }
+    Ok(())
+}
+
+/// At most the first 100 characters of `text`, for error messages.
+fn truncated(text: &str) -> String {
+    const SHOWN: usize = 100;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 /// What a `fetch` handler returned.
@@ -137,10 +350,14 @@ pub struct InvocationStats {
     pub load_ms: f64,
     /// Wall time of the invocation itself.
     pub run_ms: f64,
-    /// CPU time the isolate's thread used during the invocation.
+    /// CPU time spent on the invocation: the isolate's thread, plus the
+    /// host thread's work on the Worker's messages and binding calls.
     pub cpu_ms: f64,
-    /// V8 heap in use after the invocation, where the caller measured it
-    /// (`Isolate::heap_stats`); 0 otherwise.
+    /// V8 heap in use as last measured: measuring costs the isolate about
+    /// 0.5 ms, so sandboxes measure after a load and whenever an isolate
+    /// falls idle, and callers that need a fresh figure ask for one
+    /// (`Isolate::heap_stats`, `Supervisor::heap_used`, as `edgectl exec`
+    /// does after its invocation); 0 where nothing measured it.
     pub heap_used_bytes: u64,
 }
 
@@ -240,5 +457,160 @@ pub struct NoHostFunctions;
 impl HostFunctions for NoHostFunctions {
     fn call(&self, name: &str, _args_json: &str) -> Result<String, String> {
         Err(format!("binding '{name}' is not granted to this Worker"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits_error(limits: Limits) -> String {
+        let error = limits.validate().expect_err("out of range");
+        assert_eq!(error.kind, ErrorKind::BadRequest);
+        error.message
+    }
+
+    #[test]
+    fn limits_outside_their_range_are_bad_requests() {
+        assert_eq!(Limits::default().validate(), Ok(()));
+        let max = Limits {
+            memory_bytes: Limits::MAX_MEMORY_BYTES,
+            wall_time: Limits::MAX_WALL_TIME,
+            cpu_time: Limits::MAX_CPU_TIME,
+            max_output_bytes: Limits::MAX_OUTPUT_BYTES,
+            max_bundle_bytes: Limits::MAX_BUNDLE_BYTES,
+        };
+        assert_eq!(max.validate(), Ok(()));
+        let message = limits_error(Limits {
+            memory_bytes: 1 << 44,
+            ..Limits::default()
+        });
+        assert!(
+            message.contains("memory limit")
+                && message.contains(&Limits::MAX_MEMORY_BYTES.to_string()),
+            "{message}"
+        );
+        assert!(
+            limits_error(Limits {
+                memory_bytes: 0,
+                ..Limits::default()
+            })
+            .contains("memory")
+        );
+        assert!(
+            limits_error(Limits {
+                wall_time: Duration::ZERO,
+                ..Limits::default()
+            })
+            .contains("wall-time")
+        );
+        let message = limits_error(Limits {
+            cpu_time: Duration::MAX,
+            ..Limits::default()
+        });
+        assert!(
+            message.contains("CPU-time") && message.contains("900000 ms"),
+            "{message}"
+        );
+        assert!(
+            limits_error(Limits {
+                max_output_bytes: usize::MAX,
+                ..Limits::default()
+            })
+            .contains("output")
+        );
+        assert!(
+            limits_error(Limits {
+                max_bundle_bytes: 0,
+                ..Limits::default()
+            })
+            .contains("bundle")
+        );
+    }
+
+    fn request() -> HttpRequest {
+        HttpRequest {
+            method: "GET".to_owned(),
+            url: "https://example.test/a?b#c".to_owned(),
+            headers: vec![("x-a".to_owned(), "1 2\t3".to_owned())],
+            body: Vec::new(),
+        }
+    }
+
+    fn request_error(request: HttpRequest) -> String {
+        let error = request.validate().expect_err("invalid");
+        assert_eq!(error.kind, ErrorKind::BadRequest);
+        error.message
+    }
+
+    #[test]
+    fn requests_http_could_not_carry_are_bad_requests() {
+        assert_eq!(request().validate(), Ok(()));
+        assert_eq!(
+            HttpRequest {
+                method: String::new(),
+                url: "HTTP://X".to_owned(),
+                ..request()
+            }
+            .validate(),
+            Ok(())
+        );
+        for method in ["GE T", "GET\r\n", "G\0", "Ä", &"A".repeat(33)] {
+            assert!(
+                request_error(HttpRequest {
+                    method: method.to_owned(),
+                    ..request()
+                })
+                .contains("method"),
+                "{method:?}"
+            );
+        }
+        for url in [
+            "/relative",
+            "ftp://x/",
+            "http://",
+            "https:///x",
+            "http://x/\r\nHost: y",
+            "http://x/ y",
+            &format!("http://x/{}", "a".repeat(20_000)),
+        ] {
+            assert!(
+                request_error(HttpRequest {
+                    url: url.to_owned(),
+                    ..request()
+                })
+                .contains("URL"),
+                "{url:?}"
+            );
+        }
+        for (name, value) in [
+            ("", "v"),
+            ("a b", "v"),
+            ("a:b", "v"),
+            ("x", "a\r\nb: c"),
+            ("x", "a\nb"),
+            ("x", "a\0"),
+        ] {
+            let bad = HttpRequest {
+                headers: vec![(name.to_owned(), value.to_owned())],
+                ..request()
+            };
+            assert!(request_error(bad).contains("header"), "{name:?}: {value:?}");
+        }
+        let many = HttpRequest {
+            headers: vec![("a".to_owned(), String::new()); 257],
+            ..request()
+        };
+        assert!(request_error(many).contains("257 headers"));
+        let big = HttpRequest {
+            headers: vec![("a".to_owned(), "v".repeat(40_000)); 2],
+            ..request()
+        };
+        assert!(request_error(big).contains("headers take"));
+        let body = HttpRequest {
+            body: vec![0; HttpRequest::MAX_BODY_BYTES + 1],
+            ..request()
+        };
+        assert!(request_error(body).contains("body"));
     }
 }

@@ -331,6 +331,7 @@ impl Supervisor {
         limits: Limits,
     ) -> Result<Loaded, LoadError> {
         let config = &self.inner.config;
+        limits.validate()?;
         if limits.memory_bytes > config.memory_per_isolate {
             return Err(LoadError::Worker(WorkerError::new(
                 ErrorKind::BadRequest,
@@ -436,6 +437,11 @@ impl Supervisor {
             logs: Vec::new(),
             stats: InvocationStats::default(),
         };
+        if let Invocation::Fetch(request) = invocation
+            && let Err(error) = request.validate()
+        {
+            return fail(error);
+        }
         let request = Request::Invoke {
             isolate: handle.isolate,
             invocation: invocation.clone(),

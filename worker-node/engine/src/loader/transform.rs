@@ -6,23 +6,39 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use oxc::allocator::Allocator;
-use oxc::ast::ast::{
-    AccessorProperty, Decorator, ExportAllDeclaration, ExportFromDeclaration, Expression,
-    ImportDeclaration, ImportExpression, JSXElement, JSXFragment, StringLiteral,
-    TSImportEqualsDeclaration, TSModuleReference,
-};
-use oxc::ast_visit::{Visit, VisitMut, walk, walk_mut};
-use oxc::codegen::{Codegen, CodegenOptions, CommentOptions};
+use oxc::ast::ast::AccessorProperty;
+use oxc::ast::ast::Decorator;
+use oxc::ast::ast::ExportAllDeclaration;
+use oxc::ast::ast::ExportFromDeclaration;
+use oxc::ast::ast::Expression;
+use oxc::ast::ast::ImportDeclaration;
+use oxc::ast::ast::ImportExpression;
+use oxc::ast::ast::Program;
+use oxc::ast::ast::StringLiteral;
+use oxc::ast::ast::TSImportEqualsDeclaration;
+use oxc::ast::ast::TSModuleReference;
+use oxc::ast_visit::Visit;
+use oxc::ast_visit::VisitMut;
+use oxc::ast_visit::walk;
+use oxc::ast_visit::walk_mut;
+use oxc::codegen::Codegen;
+use oxc::codegen::CodegenOptions;
+use oxc::codegen::CommentOptions;
 use oxc::diagnostics::OxcDiagnostic;
-use oxc::parser::{ParseOptions, Parser};
+use oxc::parser::ParseOptions;
+use oxc::parser::Parser;
 use oxc::semantic::SemanticBuilder;
-use oxc::span::{GetSpan, SourceType};
+use oxc::span::SourceType;
 use oxc::str::Str;
-use oxc::transformer::{TransformOptions, Transformer};
+use oxc::transformer::TransformOptions;
+use oxc::transformer::Transformer;
 use oxc::transformer_plugins::ModuleRunnerTransform;
 
 use super::CompileError;
-use super::resolve::{URL_PREFIX, display_name, resolve};
+use super::nesting;
+use super::resolve::URL_PREFIX;
+use super::resolve::display_name;
+use super::resolve::resolve;
 
 /// What the compiler knows about the module being compiled.
 pub struct ModuleContext<'m> {
@@ -53,19 +69,136 @@ impl Language {
 
 /// The module's body, as statements for the body of an async function whose
 /// parameters are the `__vite_ssr_*` names (see `runtime.js`).
+///
+/// Nothing recursive runs before [`nesting::check`] has bounded how deeply
+/// the source nests; the caller runs this on a thread whose stack holds that
+/// bound (`COMPILE_STACK_BYTES`).
 pub fn compile_module(cx: &ModuleContext<'_>, source: &str) -> Result<String, CompileError> {
     let lang = Language::of(cx.canonical);
-    let error_at = |offset: Option<u32>, message: String| {
-        let (line, column) = offset.map_or((0, 0), |o| line_column(source, o));
+    let errors = Errors { cx, source };
+    nesting::check(source, lang.typescript)
+        .map_err(|e| errors.at(Some(e.offset()), e.message()))?;
+
+    let allocator = Allocator::default();
+    let mut program = parse(&allocator, source, lang, &errors)?;
+    let mut unsupported = Unsupported::default();
+    unsupported.visit_program(&program);
+    if let Some((offset, message)) = unsupported.first {
+        return Err(errors.at(Some(offset), message.to_owned()));
+    }
+
+    let semantic = SemanticBuilder::new()
+        .with_check_syntax_error(true)
+        .with_enum_eval(true)
+        .build(&program);
+    if let Some(d) = semantic.diagnostics.errors().next() {
+        return Err(errors.diagnostic(d));
+    }
+    let mut scoping = semantic.semantic.into_scoping();
+    if lang.typescript {
+        let options = TransformOptions::default();
+        let stripped = Transformer::new(&allocator, Path::new(cx.canonical), &options)
+            .build_with_scoping(scoping, &mut program);
+        if let Some(d) = stripped.diagnostics.errors().next() {
+            return Err(errors.diagnostic(d));
+        }
+        scoping = stripped.scoping;
+    }
+
+    // After type stripping, so type-only imports never need to resolve.
+    rewrite_specifiers(&allocator, cx, &mut program, &errors)?;
+    ModuleRunnerTransform::new().transform(&allocator, &mut program, scoping);
+    program.hashbang = None;
+    let printed = Codegen::new()
+        .with_options(CodegenOptions {
+            comments: CommentOptions::disabled(),
+            ..CodegenOptions::default()
+        })
+        .build(&program);
+    Ok(printed.code)
+}
+
+/// Parses a module. JSX is never parsed (the loader does not support it), so
+/// `.jsx`/`.tsx` modules are read as JS/TS, and a syntax error in one says so.
+fn parse<'a>(
+    allocator: &'a Allocator,
+    source: &'a str,
+    lang: Language,
+    errors: &Errors<'_>,
+) -> Result<Program<'a>, CompileError> {
+    let source_type = if lang.typescript {
+        SourceType::ts().with_module(true)
+    } else {
+        SourceType::mjs()
+    };
+    let options = ParseOptions {
+        parse_regular_expression: true,
+        ..ParseOptions::default()
+    };
+    let parsed = Parser::new(allocator, source, source_type)
+        .with_options(options)
+        .parse();
+    match parsed.diagnostics.errors().next() {
+        Some(d) if lang.jsx => {
+            let mut error = errors.diagnostic(d);
+            let _ = write!(error.message, " ({JSX_UNSUPPORTED})");
+            Err(error)
+        }
+        Some(d) => Err(errors.diagnostic(d)),
+        None => Ok(parsed.program),
+    }
+}
+
+/// Points every static import at the module it names; the first that names
+/// no module of the bundle is the error.
+fn rewrite_specifiers<'a>(
+    allocator: &'a Allocator,
+    cx: &ModuleContext<'_>,
+    program: &mut Program<'a>,
+    errors: &Errors<'_>,
+) -> Result<(), CompileError> {
+    let mut rewriter = SpecifierRewriter {
+        allocator,
+        cx,
+        first_unresolved: None,
+    };
+    rewriter.visit_program(program);
+    match rewriter.first_unresolved {
+        Some((offset, specifier)) => {
+            let message = unresolved_message(cx, &specifier);
+            Err(CompileError {
+                unresolved: Some(specifier),
+                ..errors.at(Some(offset), message)
+            })
+        }
+        None => Ok(()),
+    }
+}
+
+const JSX_UNSUPPORTED: &str =
+    "JSX is not supported: Workers run plain JavaScript/TypeScript; build JSX to JavaScript first";
+
+/// Builds the errors of one module, with positions in its original source.
+struct Errors<'e> {
+    cx: &'e ModuleContext<'e>,
+    source: &'e str,
+}
+
+impl Errors<'_> {
+    /// An error at byte `offset` of the source (none: about the module).
+    fn at(&self, offset: Option<u32>, message: String) -> CompileError {
+        let (line, column) = offset.map_or((0, 0), |o| line_column(self.source, o));
         CompileError {
-            module: cx.name.to_owned(),
+            module: self.cx.name.to_owned(),
             line,
             column,
             message,
             unresolved: None,
         }
-    };
-    let from_diagnostic = |d: &OxcDiagnostic| {
+    }
+
+    /// An error from oxc, at its primary label, with its help.
+    fn diagnostic(&self, d: &OxcDiagnostic) -> CompileError {
         let offset = d
             .labels
             .iter()
@@ -76,78 +209,8 @@ pub fn compile_module(cx: &ModuleContext<'_>, source: &str) -> Result<String, Co
         if let Some(help) = &d.help {
             let _ = write!(message, " ({help})");
         }
-        error_at(offset, message)
-    };
-
-    let allocator = Allocator::default();
-    let source_type = if lang.typescript {
-        SourceType::ts().with_module(true)
-    } else {
-        SourceType::mjs()
+        self.at(offset, message)
     }
-    .with_jsx(lang.jsx);
-    let options = ParseOptions {
-        parse_regular_expression: true,
-        ..ParseOptions::default()
-    };
-    let parsed = Parser::new(&allocator, source, source_type)
-        .with_options(options)
-        .parse();
-    if let Some(d) = parsed.diagnostics.errors().next() {
-        return Err(from_diagnostic(d));
-    }
-    let mut program = parsed.program;
-
-    let mut unsupported = Unsupported::default();
-    unsupported.visit_program(&program);
-    if let Some((offset, message)) = unsupported.first {
-        return Err(error_at(Some(offset), message.to_owned()));
-    }
-
-    let semantic = SemanticBuilder::new()
-        .with_check_syntax_error(true)
-        .with_enum_eval(true)
-        .build(&program);
-    if let Some(d) = semantic.diagnostics.errors().next() {
-        return Err(from_diagnostic(d));
-    }
-    let mut scoping = semantic.semantic.into_scoping();
-
-    if lang.typescript {
-        let options = TransformOptions::default();
-        let stripped = Transformer::new(&allocator, Path::new(cx.canonical), &options)
-            .build_with_scoping(scoping, &mut program);
-        if let Some(d) = stripped.diagnostics.errors().next() {
-            return Err(from_diagnostic(d));
-        }
-        scoping = stripped.scoping;
-    }
-
-    // After type stripping, so type-only imports never need to resolve.
-    let mut rewriter = SpecifierRewriter {
-        allocator: &allocator,
-        cx,
-        first_unresolved: None,
-    };
-    rewriter.visit_program(&mut program);
-    if let Some((offset, specifier)) = rewriter.first_unresolved {
-        let message = unresolved_message(cx, &specifier);
-        return Err(CompileError {
-            unresolved: Some(specifier),
-            ..error_at(Some(offset), message)
-        });
-    }
-
-    ModuleRunnerTransform::new().transform(&allocator, &mut program, scoping);
-
-    program.hashbang = None;
-    let printed = Codegen::new()
-        .with_options(CodegenOptions {
-            comments: CommentOptions::disabled(),
-            ..CodegenOptions::default()
-        })
-        .build(&program);
-    Ok(printed.code)
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `source`.
@@ -267,20 +330,6 @@ impl Unsupported {
 }
 
 impl<'a> Visit<'a> for Unsupported {
-    fn visit_jsx_element(&mut self, it: &JSXElement<'a>) {
-        self.found(
-            it.span().start,
-            "JSX is not supported: Workers run plain JavaScript/TypeScript; build JSX to JavaScript first",
-        );
-    }
-
-    fn visit_jsx_fragment(&mut self, it: &JSXFragment<'a>) {
-        self.found(
-            it.span().start,
-            "JSX is not supported: Workers run plain JavaScript/TypeScript; build JSX to JavaScript first",
-        );
-    }
-
     fn visit_ts_import_equals_declaration(&mut self, it: &TSImportEqualsDeclaration<'a>) {
         if matches!(
             it.module_reference,

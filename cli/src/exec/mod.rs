@@ -4,6 +4,14 @@
 //! `{"ok":true,"value":...,"stats":{...}}` or `{"ok":false,"error":{"kind":..,"message":..}}`.
 //! Exit code 0 on success, 1 when the Worker failed, 2 on a usage error.
 //! What the Worker logs goes to stderr, one line each.
+//!
+//! - `files`: reading modules, never from outside the bundle directory.
+//! - `json`: checking JSON text without a tree (any depth).
+//! - `output`: what is printed.
+
+mod files;
+mod json;
+mod output;
 
 use std::path::Path;
 use std::path::PathBuf;
@@ -15,7 +23,6 @@ use edge_engine::Bundle;
 use edge_engine::ErrorKind;
 use edge_engine::HttpRequest;
 use edge_engine::Invocation;
-use edge_engine::InvocationValue;
 use edge_engine::Limits;
 use edge_engine::Module;
 use edge_engine::NoHostFunctions;
@@ -23,8 +30,10 @@ use edge_engine::WorkerError;
 use edge_engine::loader;
 use edge_sandbox::SandboxConfig;
 use edge_sandbox::Supervisor;
-use serde_json::Value;
-use serde_json::json;
+
+use self::files::BundleDir;
+use self::output::print_error;
+use self::output::print_logs;
 
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("invocation").args(["call", "fetch"]))]
@@ -80,10 +89,12 @@ pub fn run(args: ExecArgs) -> ExitCode {
 }
 
 fn prepare(args: &ExecArgs) -> Result<(Bundle, Invocation, Limits), UsageError> {
+    let limits = limits(args)?;
+    let invocation = invocation(args)?;
     let main_name = module_name(&args.file)?;
     let mut modules = vec![Module {
         name: main_name.clone(),
-        source: read(&args.file)?,
+        source: files::read_named(&args.file)?,
     }];
     for spec in &args.modules {
         let (name, path) = spec
@@ -91,80 +102,120 @@ fn prepare(args: &ExecArgs) -> Result<(Bundle, Invocation, Limits), UsageError> 
             .ok_or_else(|| UsageError(format!("--module {spec}: expected SPECIFIER=PATH")))?;
         modules.push(Module {
             name: name.to_owned(),
-            source: read(Path::new(path))?,
+            source: files::read_named(Path::new(path))?,
         });
     }
     let mut bundle = Bundle {
         modules,
         main_module: main_name,
     };
-    let root = args.file.parent().unwrap_or(Path::new("."));
-    gather_imports(&mut bundle, root)?;
-    let invocation = match &args.call {
-        Some(method) => {
-            serde_json::from_str::<Value>(&args.input)
-                .map_err(|e| UsageError(format!("--input is not valid JSON: {e}")))?;
-            Invocation::Call {
-                method: method.clone(),
-                input_json: args.input.clone(),
-            }
+    gather_imports(&mut bundle, &BundleDir::of(&args.file)?, &limits)?;
+    Ok((bundle, invocation, limits))
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// The limits the flags ask for, each within the engine's documented range.
+fn limits(args: &ExecArgs) -> Result<Limits, UsageError> {
+    let memory_bytes = args
+        .memory_mb
+        .checked_mul(MIB)
+        .filter(|bytes| (Limits::MIN_MEMORY_BYTES..=Limits::MAX_MEMORY_BYTES).contains(bytes))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--memory-mb {}: the heap limit must be between {} and {} MiB",
+                args.memory_mb,
+                Limits::MIN_MEMORY_BYTES / MIB,
+                Limits::MAX_MEMORY_BYTES / MIB
+            ))
+        })?;
+    let millis = |flag: &str, ms: u64, max: Duration| {
+        let time = Duration::from_millis(ms);
+        if time < Limits::MIN_TIME || time > max {
+            return Err(UsageError(format!(
+                "{flag} {ms}: must be between {} and {} milliseconds",
+                Limits::MIN_TIME.as_millis(),
+                max.as_millis()
+            )));
         }
-        None => {
-            let mut headers = Vec::new();
-            for header in &args.headers {
-                let (name, value) = header
-                    .split_once(':')
-                    .ok_or_else(|| UsageError(format!("--header {header}: expected NAME:VALUE")))?;
-                headers.push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-            Invocation::Fetch(HttpRequest {
-                method: args.method.to_uppercase(),
-                url: args
-                    .fetch
-                    .clone()
-                    .unwrap_or_else(|| "http://localhost/".into()),
-                headers,
-                body: args.body.clone().unwrap_or_default().into_bytes(),
-            })
-        }
+        Ok(time)
     };
-    if args.memory_mb == 0 || args.timeout_ms == 0 || args.cpu_ms == Some(0) {
-        return Err(UsageError(
-            "--memory-mb, --timeout-ms and --cpu-ms must be positive".into(),
-        ));
-    }
     let limits = Limits {
-        memory_bytes: args.memory_mb * 1024 * 1024,
-        wall_time: Duration::from_millis(args.timeout_ms),
-        cpu_time: Duration::from_millis(args.cpu_ms.unwrap_or(args.timeout_ms)),
+        memory_bytes,
+        wall_time: millis("--timeout-ms", args.timeout_ms, Limits::MAX_WALL_TIME)?,
+        cpu_time: millis(
+            "--cpu-ms",
+            args.cpu_ms.unwrap_or(args.timeout_ms),
+            Limits::MAX_CPU_TIME,
+        )?,
         ..Limits::default()
     };
-    Ok((bundle, invocation, limits))
+    limits.validate().map_err(|e| UsageError(e.message))?;
+    Ok(limits)
+}
+
+/// The call or request the flags ask for, checked before any Worker runs.
+fn invocation(args: &ExecArgs) -> Result<Invocation, UsageError> {
+    if let Some(method) = &args.call {
+        json::compact(&args.input)
+            .map_err(|e| UsageError(format!("--input is not valid JSON: {e}")))?;
+        return Ok(Invocation::Call {
+            method: method.clone(),
+            input_json: args.input.clone(),
+        });
+    }
+    let mut headers = Vec::new();
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| UsageError(format!("--header {header}: expected NAME:VALUE")))?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let request = HttpRequest {
+        method: args.method.to_ascii_uppercase(),
+        url: args
+            .fetch
+            .clone()
+            .unwrap_or_else(|| "http://localhost/".into()),
+        headers,
+        body: args.body.clone().unwrap_or_default().into_bytes(),
+    };
+    request
+        .validate()
+        .map_err(|e| UsageError(format!("--fetch/--method/--header/--body: {}", e.message)))?;
+    Ok(Invocation::Fetch(request))
 }
 
 /// Most modules `edgectl exec` reads from disk on its own for one bundle.
 const MAX_GATHERED_MODULES: usize = 256;
 
-/// Adds to `bundle` the modules it imports that are files under `root` (the
+/// Adds to `bundle` the modules it imports that are files in `dir` (the
 /// main module's directory), the way the loader resolves specifiers: the
 /// loader names each import it cannot resolve, and that import's candidates
 /// are looked up on disk. Imports that stay unresolved are left for the load
-/// to report; nothing outside `root` is read.
-fn gather_imports(bundle: &mut Bundle, root: &Path) -> Result<(), UsageError> {
+/// to report; nothing outside `dir` is read (see `files`), and gathering
+/// stops once the bundle passes its size limit (the load reports that too).
+fn gather_imports(bundle: &mut Bundle, dir: &BundleDir, limits: &Limits) -> Result<(), UsageError> {
     for _ in 0..MAX_GATHERED_MODULES {
+        if bundle.size_bytes() > limits.max_bundle_bytes {
+            return Ok(());
+        }
         let Err(error) = loader::compile_bundle(bundle) else {
             return Ok(());
         };
         let Some(specifier) = &error.unresolved else {
             return Ok(());
         };
-        let found = loader::import_candidates(specifier, &error.module)
-            .into_iter()
-            .find(|name| root.join(name).is_file());
-        let Some(name) = found else {
+        let mut found = None;
+        for name in loader::import_candidates(specifier, &error.module) {
+            if let Some(source) = dir.read(&name)? {
+                found = Some((name, source));
+                break;
+            }
+        }
+        let Some((name, source)) = found else {
             return Ok(());
         };
-        let source = read(&root.join(&name))?;
         bundle.modules.push(Module {
             name: format!("./{name}"),
             source,
@@ -182,11 +233,6 @@ fn module_name(path: &Path) -> Result<String, UsageError> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| UsageError(format!("--file {}: not a file name", path.display())))?;
     Ok(format!("./{name}"))
-}
-
-fn read(path: &Path) -> Result<String, UsageError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
 }
 
 /// Runs the Worker exactly as a worker node does: in a sandbox process (this
@@ -247,65 +293,29 @@ async fn run_in(
         }
     };
     print_logs(&load.logs);
-    let outcome = supervisor
+    let mut outcome = supervisor
         .invoke(&load.handle, invocation, Arc::new(NoHostFunctions))
         .await;
+    // Outcomes carry the heap as last measured (measuring costs the isolate
+    // about 0.5 ms, too much for every call); one command can afford a
+    // fresh figure, after the invocation.
+    if outcome.result.is_ok()
+        && let Ok(Some(bytes)) = supervisor.heap_used(&load.handle).await
+    {
+        outcome.stats.heap_used_bytes = bytes;
+    }
     print_logs(&outcome.logs);
     match outcome.result {
         Ok(value) => {
-            let stats = json!({
-                "load_ms": load.load_ms + outcome.stats.load_ms,
-                "run_ms": outcome.stats.run_ms,
-                "cpu_ms": outcome.stats.cpu_ms,
-                "heap_used_bytes": outcome.stats.heap_used_bytes,
-            });
-            println!(
-                "{}",
-                json!({"ok": true, "value": value_json(value), "stats": stats})
-            );
-            ExitCode::SUCCESS
+            if output::print_value(value, load.load_ms, &outcome.stats) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(error) => {
             print_error(&error);
             ExitCode::from(1)
         }
-    }
-}
-
-fn value_json(value: InvocationValue) -> Value {
-    match value {
-        InvocationValue::Json(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        InvocationValue::Http(response) => {
-            let mut headers = serde_json::Map::new();
-            for (name, value) in response.headers {
-                headers.insert(name, Value::String(value));
-            }
-            let mut out = json!({"status": response.status, "headers": headers});
-            match String::from_utf8(response.body) {
-                Ok(text) => out["body"] = text.into(),
-                Err(e) => {
-                    use base64::Engine as _;
-                    let bytes = e.into_bytes();
-                    out["body"] = String::from_utf8_lossy(&bytes).into_owned().into();
-                    out["body_base64"] = base64::engine::general_purpose::STANDARD
-                        .encode(&bytes)
-                        .into();
-                }
-            }
-            out
-        }
-    }
-}
-
-fn print_error(error: &WorkerError) {
-    println!(
-        "{}",
-        json!({"ok": false, "error": {"kind": error.kind.as_str(), "message": error.message}})
-    );
-}
-
-fn print_logs(lines: &[edge_engine::LogLine]) {
-    for line in lines {
-        eprintln!("[{}] {}", line.level, line.message);
     }
 }
