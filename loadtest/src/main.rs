@@ -4,10 +4,12 @@
 //! creation, Worker load, warm `call` round trips, density (N live isolates
 //! and resident memory per isolate) and, in the same run, a baseline that
 //! starts a fresh `node -e` process per invocation of the same code.
+//! `loadtest hostile` measures a well-behaved tenant under hostile ones.
 
 #![forbid(unsafe_code)]
 
 mod engine_bench;
+mod hostile;
 mod sandbox;
 mod stats;
 mod workload;
@@ -32,6 +34,8 @@ enum Scenario {
     Engine(engine_bench::EngineArgs),
     /// Workers run as the node runs them: in sandbox processes (this binary).
     Sandbox(sandbox::SandboxArgs),
+    /// A well-behaved tenant's latency while hostile tenants attack.
+    Hostile(hostile::HostileArgs),
 }
 
 fn main() -> Result<()> {
@@ -41,6 +45,7 @@ fn main() -> Result<()> {
     let report = match cli.scenario {
         Scenario::Engine(args) => engine_bench::run(&args)?,
         Scenario::Sandbox(args) => sandbox::run(&args)?,
+        Scenario::Hostile(args) => hostile::run(&args)?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -2,6 +2,8 @@
 //! bindings, and every error kind — each followed by a normal request on the
 //! same isolate, which must still be served.
 
+#![cfg(feature = "v8")]
+
 use std::time::Duration;
 
 use edge_engine::Bundle;

@@ -2,6 +2,8 @@
 //! threads; afterwards the process's resident memory must be back near where
 //! it started (no isolate, context or thread leaks).
 
+#![cfg(feature = "v8")]
+
 use std::time::Duration;
 
 use edge_engine::Bundle;

@@ -1,0 +1,6 @@
+// for (;;) {} in the handler. Expected: `timeout`.
+export default {
+  async run() {
+    for (;;) {}
+  },
+};
