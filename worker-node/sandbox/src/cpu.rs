@@ -44,14 +44,11 @@ impl CpuGroups {
         Some(CpuGroups { dir })
     }
 
-    /// Moves process `pid` (all its threads) into a CPU cgroup of its own.
-    pub fn place(&self, name: &str, pid: u32) -> Option<PathBuf> {
+    /// A CPU cgroup for one sandbox, which the sandbox joins before it
+    /// execs (see `sys::ChildSetup`).
+    pub fn sandbox(&self, name: &str) -> Option<PathBuf> {
         let dir = self.dir.join(name);
         fs::create_dir(&dir).ok()?;
-        if fs::write(dir.join("cgroup.procs"), pid.to_string()).is_err() {
-            let _ = fs::remove_dir(&dir);
-            return None;
-        }
         Some(dir)
     }
 }

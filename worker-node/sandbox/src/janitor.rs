@@ -49,6 +49,7 @@ impl Janitor {
         let setup = sys::ChildSetup {
             socket: &theirs,
             cgroup_procs: None,
+            cpu_procs: None,
             stderr: std::process::Stdio::null(),
         };
         let child = sys::spawn_sandbox(executable, &args, Path::new("/"), setup)?;

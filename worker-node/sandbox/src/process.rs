@@ -67,6 +67,8 @@ pub(crate) struct SpawnSpec {
     pub options: ChildOptions,
     pub workdir: PathBuf,
     pub cgroup: Option<Cgroup>,
+    /// Its CPU cgroup (see `cpu`), if the host offers them.
+    pub cpu_group: Option<PathBuf>,
     /// Memory for the process beyond its isolates' limits, bytes.
     pub overhead: u64,
     pub inherit_stderr: bool,
@@ -79,8 +81,8 @@ pub(crate) struct SandboxProcess {
     pub id: u64,
     pub pid: u32,
     pub cgroup: Option<Cgroup>,
-    /// Its CPU cgroup (see `cpu`), once placed.
-    pub cpu_group: OnceLock<PathBuf>,
+    /// Its CPU cgroup (see `cpu`), if any.
+    pub cpu_group: Option<PathBuf>,
     /// Memory for the process beyond its isolates' limits, bytes.
     overhead: u64,
     /// Memory limit of the whole process (cgroup or watchdog), bytes.
@@ -144,7 +146,7 @@ impl SandboxProcess {
             id,
             pid,
             cgroup: spec.cgroup,
-            cpu_group: OnceLock::new(),
+            cpu_group: spec.cpu_group.clone(),
             overhead: spec.overhead,
             memory_limit: AtomicU64::new(spec.overhead),
             limit_write: Mutex::new(()),
@@ -351,7 +353,7 @@ impl SandboxProcess {
         if let Some(cgroup) = &self.cgroup {
             cgroup.remove().await;
         }
-        if let Some(group) = self.cpu_group.get() {
+        if let Some(group) = &self.cpu_group {
             crate::cgroup::remove_dir_patiently(group).await;
         }
         let _ = std::fs::remove_dir(&self.workdir);
@@ -402,6 +404,12 @@ fn start_process(spec: &SpawnSpec) -> Result<(Child, UnixStream), SpawnError> {
         "cannot create {}",
         spec.workdir.display()
     )))?;
+    let cpu_procs = spec.cpu_group.as_ref().and_then(|dir| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+            .ok()
+    });
     let procs = match &spec.cgroup {
         Some(cgroup) => Some(
             cgroup
@@ -420,6 +428,7 @@ fn start_process(spec: &SpawnSpec) -> Result<(Child, UnixStream), SpawnError> {
     let setup = sys::ChildSetup {
         socket: &theirs,
         cgroup_procs: procs.as_ref(),
+        cpu_procs: cpu_procs.as_ref(),
         stderr,
     };
     let child =
@@ -476,6 +485,9 @@ async fn abandon(mut child: Child, spec: &SpawnSpec) -> Option<std::process::Exi
     let status = child.wait().await.ok();
     if let Some(cgroup) = &spec.cgroup {
         cgroup.remove().await;
+    }
+    if let Some(group) = &spec.cpu_group {
+        crate::cgroup::remove_dir_patiently(group).await;
     }
     let _ = std::fs::remove_dir(&spec.workdir);
     status

@@ -697,19 +697,13 @@ impl Inner {
             },
             workdir: self.workdir.join(&name),
             cgroup,
+            cpu_group: self.cpu.as_ref().and_then(|cpu| cpu.sandbox(&name)),
             overhead: config.sandbox_overhead,
             inherit_stderr: config.inherit_stderr,
             ready_timeout: config.ready_timeout,
             heartbeat: config.heartbeat,
         };
         let sandbox = SandboxProcess::spawn(id, spec, self.exits.clone()).await?;
-        if let Some(group) = self
-            .cpu
-            .as_ref()
-            .and_then(|cpu| cpu.place(&name, sandbox.pid))
-        {
-            let _ = sandbox.cpu_group.set(group);
-        }
         self.spawned.fetch_add(1, Ordering::Relaxed);
         Ok(sandbox)
     }
@@ -800,7 +794,7 @@ async fn balance_cpu(inner: std::sync::Weak<Inner>) {
                 .filter_map(|s| {
                     Some(crate::cpu::Tracked {
                         pid: s.pid,
-                        group: s.cpu_group.get()?.clone(),
+                        group: s.cpu_group.clone()?,
                         long_running: s.working_longer_than(crate::cpu::LONG_RUNNING),
                     })
                 })

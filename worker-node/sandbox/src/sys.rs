@@ -24,6 +24,10 @@ pub struct ChildSetup<'a> {
     /// the child moves itself in by writing "0" before it execs, so every
     /// page it ever touches is charged to the cgroup.
     pub cgroup_procs: Option<&'a std::fs::File>,
+    /// `cgroup.procs` of its CPU cgroup, joined the same way: a process with
+    /// one thread moves cheaply, and moving a running, many-threaded one
+    /// stalls thread creation in every process of the host meanwhile.
+    pub cpu_procs: Option<&'a std::fs::File>,
     /// Where the child's stderr goes (null unless debugging).
     pub stderr: Stdio,
 }
@@ -38,7 +42,10 @@ pub fn spawn_sandbox(
     setup: ChildSetup<'_>,
 ) -> io::Result<tokio::process::Child> {
     let socket_fd = setup.socket.as_raw_fd();
-    let procs_fd = setup.cgroup_procs.map(|f| f.as_raw_fd());
+    let procs_fds = [
+        setup.cgroup_procs.map(|f| f.as_raw_fd()),
+        setup.cpu_procs.map(|f| f.as_raw_fd()),
+    ];
     let mut command = tokio::process::Command::new(exe);
     command
         .args(args)
@@ -54,10 +61,10 @@ pub fn spawn_sandbox(
     // descriptors the parent opened and keeps open until spawn returns.
     unsafe {
         command.pre_exec(move || {
-            if let Some(fd) = procs_fd
-                && libc::write(fd, b"0".as_ptr().cast(), 1) != 1
-            {
-                return Err(io::Error::last_os_error());
+            for fd in procs_fds.into_iter().flatten() {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             if socket_fd == SANDBOX_FD {
                 // dup2 onto itself keeps close-on-exec: clear it instead.

@@ -45,6 +45,8 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
+use std::sync::OnceLock;
+use std::sync::mpsc;
 
 use crate::types::Bundle;
 
@@ -101,9 +103,13 @@ pub fn import_candidates(specifier: &str, importer: &str) -> Vec<String> {
 
 /// Compiles `bundle` into one classic script (see the module docs for its contract).
 ///
-/// The work runs on a thread of its own with a stack of
+/// The work runs on the process's compiler thread, whose stack is
 /// [`COMPILE_STACK_BYTES`], whatever thread calls this: no module, however
-/// deeply it nests, can overflow it (see [`nesting`]).
+/// deeply it nests, can overflow it (see [`nesting`]). One long-lived
+/// thread rather than one per compile: creating a thread per load costs a
+/// large stack mapping each time, and thread creation stalls while the
+/// host moves other processes between cgroups (as the supervisor does
+/// with every new sandbox). Compiles in one process take turns.
 ///
 /// # Errors
 ///
@@ -113,24 +119,60 @@ pub fn import_candidates(specifier: &str, importer: &str) -> Vec<String> {
 /// unsupported syntax (JSX, decorators, `require`), or an import that names
 /// no module of the bundle.
 pub fn compile_bundle(bundle: &Bundle) -> Result<String, CompileError> {
-    std::thread::scope(|scope| {
-        let compiler = std::thread::Builder::new()
-            .name("edge-compile".to_owned())
-            .stack_size(COMPILE_STACK_BYTES)
-            .spawn_scoped(scope, || compile_on_this_thread(bundle));
-        match compiler {
-            Ok(handle) => handle.join().unwrap_or_else(|_| {
-                Err(CompileError::bundle(
-                    &bundle.main_module,
-                    "internal compiler error: the compiler thread panicked".to_owned(),
-                ))
-            }),
-            Err(e) => Err(CompileError::bundle(
-                &bundle.main_module,
-                format!("cannot start the compiler thread: {e}"),
-            )),
-        }
-    })
+    let (reply, answer) = mpsc::channel();
+    let job = CompileJob {
+        bundle: bundle.clone(),
+        reply,
+    };
+    let unavailable = |why: &str| {
+        CompileError::bundle(
+            &bundle.main_module,
+            format!("internal compiler error: {why}"),
+        )
+    };
+    let sent = compiler()
+        .map_err(|e| unavailable(&format!("cannot start the compiler thread: {e}")))?
+        .send(job);
+    if sent.is_err() {
+        return Err(unavailable("the compiler thread is gone"));
+    }
+    answer
+        .recv()
+        .unwrap_or_else(|_| Err(unavailable("the compiler thread stopped")))
+}
+
+/// One bundle for the compiler thread, and where its script goes.
+struct CompileJob {
+    bundle: Bundle,
+    reply: mpsc::Sender<Result<String, CompileError>>,
+}
+
+/// The process's compiler thread, started on first use.
+fn compiler() -> Result<&'static mpsc::Sender<CompileJob>, std::io::Error> {
+    static COMPILER: OnceLock<mpsc::Sender<CompileJob>> = OnceLock::new();
+    if let Some(compiler) = COMPILER.get() {
+        return Ok(compiler);
+    }
+    let (jobs, queue) = mpsc::channel::<CompileJob>();
+    std::thread::Builder::new()
+        .name("edge-compile".to_owned())
+        .stack_size(COMPILE_STACK_BYTES)
+        .spawn(move || {
+            for job in queue {
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    compile_on_this_thread(&job.bundle)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(CompileError::bundle(
+                        &job.bundle.main_module,
+                        "internal compiler error: the compiler panicked".to_owned(),
+                    ))
+                });
+                let _ = job.reply.send(result);
+            }
+        })?;
+    // Two first callers may race: the loser's thread ends when its sender drops.
+    Ok(COMPILER.get_or_init(|| jobs))
 }
 
 /// Stack of the thread that compiles a bundle. [`nesting::MAX_NESTING`]
