@@ -6,7 +6,9 @@
 //! Every case runs under tight limits (1 s wall, 1 s CPU, 64 MiB, 1 MiB of
 //! output) unless marked `roomy` (2 s, 160 MiB: room to build a 30 MiB payload,
 //! so the case tests its crossing rather than the heap). Sources may contain
-//! `@@REPEAT n text@@`, expanded here (deep nesting without megabyte files).
+//! `@@REPEAT n text@@`, expanded here (deep nesting without megabyte files),
+//! and whole lines `@@INCLUDE path@@`, replaced by that file of the corpus
+//! (code several attacks share, such as the rng_* Workers' predictor).
 //!
 //! `HOSTILE_FILTER=substring` runs only the matching cases.
 
@@ -372,8 +374,23 @@ fn expand(source: &str) -> String {
 }
 
 fn corpus_source(file: &str) -> String {
-    let path = format!("{CORPUS_DIR}/{file}");
-    expand(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+    let read = |file: &str| {
+        let path = format!("{CORPUS_DIR}/{file}");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let lines: Vec<String> = read(file)
+        .lines()
+        .map(|line| {
+            match line
+                .strip_prefix("@@INCLUDE ")
+                .and_then(|l| l.strip_suffix("@@"))
+            {
+                Some(included) => read(included),
+                None => line.to_owned(),
+            }
+        })
+        .collect();
+    expand(&lines.join("\n"))
 }
 
 fn case_limits(case: &Case) -> Limits {
@@ -805,15 +822,12 @@ fn the_corpus_has_sixty_attacks_each_with_its_own_worker_file() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), CASES.len(), "case names are unique");
+    // Worker files only: `lib/` holds code the Workers include.
     let mut files: Vec<String> = std::fs::read_dir(CORPUS_DIR)
         .expect("corpus directory")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|entry| entry.expect("entry"))
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect();
     files.sort_unstable();
     let mut used: Vec<String> = CASES.iter().map(|c| c.file.to_owned()).collect();
