@@ -20,7 +20,6 @@ use edge_engine::Invocation;
 use edge_engine::Limits;
 use edge_engine::NoHostFunctions;
 use edge_sandbox::IsolateHandle;
-use edge_sandbox::SandboxConfig;
 use edge_sandbox::Supervisor;
 use serde_json::Value;
 use serde_json::json;
@@ -138,25 +137,13 @@ fn hostile_limits() -> Limits {
     }
 }
 
-fn config() -> SandboxConfig {
-    SandboxConfig {
-        prewarmed_isolates: 1,
-        memory_per_tenant: u64::MAX / 4,
-        ..SandboxConfig::default()
-    }
-}
-
 pub fn run(args: &HostileArgs) -> Result<Value> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(run_async(args))
+    crate::workload::block_on(run_async(args))
 }
 
 async fn run_async(args: &HostileArgs) -> Result<Value> {
     let supervisor = Arc::new(
-        Supervisor::start(config())
+        Supervisor::start(crate::workload::sandbox_config())
             .await
             .map_err(anyhow::Error::msg)?,
     );

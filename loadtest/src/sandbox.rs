@@ -58,27 +58,15 @@ fn limits() -> Limits {
     }
 }
 
-fn config() -> SandboxConfig {
-    SandboxConfig {
-        prewarmed_isolates: 1,
-        memory_per_tenant: u64::MAX / 4,
-        ..SandboxConfig::default()
-    }
-}
-
 pub fn run(args: &SandboxArgs) -> Result<Value> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(run_async(args))
+    crate::workload::block_on(run_async(args))
 }
 
 async fn run_async(args: &SandboxArgs) -> Result<Value> {
     // Cold spawns: no warm pool, so each new tenant's load starts a sandbox.
     let cold = Supervisor::start(SandboxConfig {
         warm_sandboxes: 0,
-        ..config()
+        ..crate::workload::sandbox_config()
     })
     .await
     .map_err(anyhow::Error::msg)?;
@@ -100,7 +88,7 @@ async fn run_async(args: &SandboxArgs) -> Result<Value> {
     // Warm pool: assignment and the first load of a never-seen Worker.
     let warm = Supervisor::start(SandboxConfig {
         warm_sandboxes: 2,
-        ..config()
+        ..crate::workload::sandbox_config()
     })
     .await
     .map_err(anyhow::Error::msg)?;
@@ -192,7 +180,7 @@ async fn density(args: &SandboxArgs) -> Result<Value> {
         prewarmed_isolates: 0,
         max_isolates_per_sandbox: args.per_sandbox,
         max_sandboxes_per_tenant: 1,
-        ..config()
+        ..crate::workload::sandbox_config()
     })
     .await
     .map_err(anyhow::Error::msg)?;

@@ -1,5 +1,6 @@
-//! The Worker every benchmark runs: small, but it does real work (hashing
-//! its input and mapping an array), so a round trip is more than a no-op.
+//! What the scenarios share: the Worker every benchmark runs (small, but it
+//! does real work: hashing its input and mapping an array, so a round trip
+//! is more than a no-op), the sandbox settings and the runtime.
 
 use std::time::Instant;
 
@@ -38,4 +39,25 @@ pub fn call() -> Invocation {
 /// Milliseconds since `since`.
 pub fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
+}
+
+/// The sandbox settings the sandbox scenarios share: one pre-warmed isolate
+/// per sandbox and no tenant budget to run into.
+pub fn sandbox_config() -> edge_sandbox::SandboxConfig {
+    edge_sandbox::SandboxConfig {
+        prewarmed_isolates: 1,
+        memory_per_tenant: u64::MAX / 4,
+        ..edge_sandbox::SandboxConfig::default()
+    }
+}
+
+/// Runs a scenario on the two-thread runtime every sandbox scenario uses.
+pub fn block_on<T>(
+    scenario: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(scenario)
 }
