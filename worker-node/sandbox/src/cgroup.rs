@@ -201,6 +201,27 @@ impl Cgroup {
             .unwrap_or(0)
     }
 
+    /// Whether the cgroup's memory ever reached its limit (v1 `failcnt`, v2
+    /// the `max` event). Counted when a charge fails, before any OOM kill,
+    /// so it is settled by the time the killed process is reaped, which the
+    /// OOM-kill counter is not always.
+    pub fn hit_limit(&self) -> bool {
+        let count = match self.version {
+            CgroupVersion::V1 => fs::read_to_string(self.dir.join("memory.failcnt"))
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok()),
+            CgroupVersion::V2 => fs::read_to_string(self.dir.join("memory.events"))
+                .ok()
+                .and_then(|text| {
+                    text.lines()
+                        .filter_map(|line| line.split_once(' '))
+                        .find(|(k, _)| *k == "max")
+                        .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+                }),
+        };
+        count.unwrap_or(0) > 0
+    }
+
     /// Removes the directory once its process is gone (the kernel refuses
     /// while a task remains; a short retry covers the exit in progress).
     pub async fn remove(&self) {

@@ -37,6 +37,7 @@ use crate::protocol::FromSandbox;
 use crate::protocol::MAX_FRAME;
 use crate::protocol::MAX_REPLY_FRAME;
 use crate::protocol::PROTOCOL_VERSION;
+use crate::protocol::ProtocolError;
 use crate::protocol::Ready;
 use crate::protocol::Reply;
 use crate::protocol::Request;
@@ -332,11 +333,15 @@ impl SandboxProcess {
     /// Records why the process died and fails everything pending.
     fn finish(&self, status: Option<std::process::ExitStatus>) {
         let oom_kills = self.cgroup.as_ref().map(|c| c.oom_kills()).unwrap_or(0);
+        // The OOM-kill counter may lag the death; a SIGKILL in a cgroup that
+        // hit its limit is the OOM killer too.
+        let killed_at_limit =
+            killed_by_sigkill(status) && self.cgroup.as_ref().is_some_and(|c| c.hit_limit());
         let limit = self.memory_limit.load(Ordering::Relaxed);
         let reason = self.kill_reason.lock().take();
         let error = if let Some(reason) = reason {
             reason
-        } else if oom_kills > 0 {
+        } else if oom_kills > 0 || killed_at_limit {
             memory_error(limit)
         } else {
             crashed(&describe_exit(status))
@@ -525,6 +530,12 @@ async fn read_messages(mut stream: Replies, process: Weak<SandboxProcess>) {
         };
         match message {
             Some(Ok(message)) => process.route(message),
+            // A broken socket is a process going away (an OOM kill resets
+            // it): why it died is worked out when it is reaped.
+            Some(Err(ProtocolError::Io(e))) if e.kind() != std::io::ErrorKind::InvalidData => {
+                process.kill.notify_one();
+                break;
+            }
             Some(Err(e)) => {
                 process.kill_because(crashed(&format!("the sandbox broke the protocol: {e}")));
                 break;
@@ -614,6 +625,11 @@ fn memory_error(limit: u64) -> WorkerError {
             limit / (1024 * 1024)
         ),
     )
+}
+
+fn killed_by_sigkill(status: Option<std::process::ExitStatus>) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.and_then(|s| s.signal()) == Some(libc::SIGKILL)
 }
 
 fn describe_exit(status: Option<std::process::ExitStatus>) -> String {
