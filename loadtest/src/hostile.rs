@@ -309,20 +309,9 @@ fn tally(outcomes: &[(&'static str, String)]) -> Value {
     json!({ "total": outcomes.len(), "by_kind": by_kind, "by_attack": by_attack })
 }
 
-/// Resident memory of this process (the supervisor), from /proc/self/status.
+/// Resident memory of this process (the supervisor).
 fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib << 10)
+    edge_sandbox::resident_memory(std::process::id()).unwrap_or(0)
 }
 
 /// Keeps `peak` at the highest resident memory seen while `running`.

@@ -191,8 +191,6 @@ pub(crate) struct EventLoop<'a> {
     /// The invocation being driven (`None` for a load): messages of any
     /// other are stale or forged and ignored.
     invocation: Option<u64>,
-    /// The bindings the Worker was granted; calls to others are refused here.
-    bindings: Vec<String>,
     calls_made: u32,
     deadline: Instant,
     cpu_start: Option<Duration>,
@@ -234,7 +232,6 @@ impl<'a> EventLoop<'a> {
             limits,
             host,
             invocation,
-            bindings: host.bindings(),
             calls_made: 0,
             deadline: now + limits.wall_time,
             cpu_start: context.isolate_cpu_time(),
@@ -497,7 +494,8 @@ impl<'a> EventLoop<'a> {
                 format!("the Worker made more than {MAX_HOST_CALLS} binding calls in one request"),
             ));
         }
-        let answer = if !self.bindings.iter().any(|b| b == name) {
+        // The granted names, looked up only when a call arrives.
+        let answer = if !self.host.bindings().iter().any(|b| b == name) {
             Err(format!("binding '{name}' is not granted to this Worker"))
         } else if args.len() > MAX_CALL_ARGS {
             Err(format!(

@@ -56,10 +56,7 @@ fn check_size(value: InvocationValue, max_output: usize) -> Result<InvocationVal
         }
     };
     if size > max_output {
-        return Err(WorkerError::new(
-            ErrorKind::OutputTooLarge,
-            format!("the result is {size} bytes; the output limit is {max_output} bytes"),
-        ));
+        return Err(too_large(size, max_output));
     }
     Ok(value)
 }
@@ -140,42 +137,41 @@ pub(crate) fn value_from_wire(
     value: Option<WireValue>,
     max_output: usize,
 ) -> Result<InvocationValue, WorkerError> {
-    let too_large = |size: usize| {
-        WorkerError::new(
-            ErrorKind::OutputTooLarge,
-            format!("the result is {size} bytes; the output limit is {max_output} bytes"),
-        )
-    };
-    match value {
-        Some(WireValue::Json(json)) if json.len() > max_output => Err(too_large(json.len())),
-        Some(WireValue::Json(json)) => Ok(InvocationValue::Json(json)),
+    let value = match value {
+        Some(WireValue::Json(json)) => InvocationValue::Json(json),
         Some(WireValue::Http(response)) => {
-            check_headers(&response.headers)?;
             if !(200..=599).contains(&response.status) {
                 return Err(WorkerError::new(
                     ErrorKind::Runtime,
                     format!("the response status {} is not 200..599", response.status),
                 ));
             }
-            if response.body_base64.len() > max_output.div_ceil(3).saturating_mul(4) {
-                return Err(too_large(response.body_base64.len() / 4 * 3));
+            // Refused before decoding: base64 is 4 bytes per 3.
+            let encoded = response.body_base64.len();
+            if encoded > max_output.div_ceil(3).saturating_mul(4) {
+                return Err(too_large(encoded / 4 * 3, max_output));
             }
             let body = base64::engine::general_purpose::STANDARD
                 .decode(response.body_base64.as_bytes())
                 .map_err(|e| {
                     WorkerError::new(ErrorKind::Runtime, format!("unreadable response body: {e}"))
                 })?;
-            if body.len() > max_output {
-                return Err(too_large(body.len()));
-            }
-            Ok(InvocationValue::Http(HttpResponse {
+            InvocationValue::Http(HttpResponse {
                 status: response.status,
                 headers: response.headers,
                 body,
-            }))
+            })
         }
-        None => Ok(InvocationValue::Json("null".into())),
-    }
+        None => InvocationValue::Json("null".into()),
+    };
+    check_size(value, max_output)
+}
+
+fn too_large(size: usize, max_output: usize) -> WorkerError {
+    WorkerError::new(
+        ErrorKind::OutputTooLarge,
+        format!("the result is {size} bytes; the output limit is {max_output} bytes"),
+    )
 }
 
 fn check_headers(headers: &[(String, String)]) -> Result<(), WorkerError> {

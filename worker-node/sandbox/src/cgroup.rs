@@ -277,7 +277,8 @@ fn v1_base() -> Result<PathBuf, &'static str> {
     Ok(mount.join(own.trim_start_matches('/')))
 }
 
-fn own_cgroup(matches: impl Fn(&str) -> bool) -> Option<String> {
+/// This process's cgroup in the hierarchy whose controllers `matches`.
+pub(crate) fn own_cgroup(matches: impl Fn(&str) -> bool) -> Option<String> {
     let text = fs::read_to_string("/proc/self/cgroup").ok()?;
     text.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
@@ -305,27 +306,8 @@ fn enable_memory_controller(dir: &Path) -> Result<(), CgroupError> {
     fs::write(&control, "+memory").map_err(io_error("cannot enable memory in", &control))
 }
 
-/// Whether any cgroup in the tree under `dir` still holds a process.
-pub(crate) fn has_processes(dir: &Path) -> bool {
-    let mut dirs = vec![dir.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        if !procs.trim().is_empty() {
-            return true;
-        }
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    dirs.push(entry.path());
-                }
-            }
-        }
-    }
-    false
-}
-
-/// Removes a directory of sandbox cgroups and everything below it, deepest first.
-pub(super) async fn remove_tree(dir: &Path) {
+/// `dir` and every directory below it, parents before children.
+fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut dirs = vec![dir.to_owned()];
     let mut next = 0;
     while next < dirs.len() {
@@ -338,7 +320,20 @@ pub(super) async fn remove_tree(dir: &Path) {
         }
         next += 1;
     }
-    for dir in dirs.iter().rev() {
+    dirs
+}
+
+/// Whether any cgroup in the tree under `dir` still holds a process.
+pub(crate) fn has_processes(dir: &Path) -> bool {
+    tree(dir).iter().any(|dir| {
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        !procs.trim().is_empty()
+    })
+}
+
+/// Removes a directory of sandbox cgroups and everything below it, deepest first.
+pub(super) async fn remove_tree(dir: &Path) {
+    for dir in tree(dir).iter().rev() {
         remove_dir_patiently(dir).await;
     }
 }

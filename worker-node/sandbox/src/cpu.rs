@@ -36,7 +36,8 @@ impl CpuGroups {
     /// Makes `name` (one per supervisor) under this process's own `cpu`
     /// cgroup, or `None` where there is no writable v1 `cpu` hierarchy.
     pub fn create(name: &str) -> Option<CpuGroups> {
-        let own = own_cpu_cgroup()?;
+        let own =
+            crate::cgroup::own_cgroup(|controllers| controllers.split(',').any(|c| c == "cpu"))?;
         let dir = Path::new(CPU_MOUNT)
             .join(own.trim_start_matches('/'))
             .join(name);
@@ -51,19 +52,6 @@ impl CpuGroups {
         fs::create_dir(&dir).ok()?;
         Some(dir)
     }
-}
-
-/// This process's cgroup in the v1 `cpu` hierarchy.
-fn own_cpu_cgroup() -> Option<String> {
-    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
-    text.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        controllers
-            .split(',')
-            .any(|c| c == "cpu")
-            .then(|| path.to_owned())
-    })
 }
 
 /// One sandbox as the balancer sees it.

@@ -75,3 +75,9 @@ pub fn run_child_if_requested() {
 pub fn private_memory(pid: u32) -> Option<u64> {
     process::private_bytes(pid)
 }
+
+/// Resident memory of a process in bytes, from `/proc/PID/status` (what
+/// the supervisor's own footprint is measured by).
+pub fn resident_memory(pid: u32) -> Option<u64> {
+    process::resident_bytes(pid)
+}

@@ -437,11 +437,6 @@ impl Supervisor {
             logs: Vec::new(),
             stats: InvocationStats::default(),
         };
-        if let Invocation::Fetch(request) = invocation
-            && let Err(error) = request.validate()
-        {
-            return fail(error);
-        }
         let request = Request::Invoke {
             isolate: handle.isolate,
             invocation: invocation.clone(),

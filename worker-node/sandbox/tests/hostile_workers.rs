@@ -691,20 +691,9 @@ async fn run_case(supervisor: Arc<Supervisor>, case: Case) -> Verdict {
     }
 }
 
-/// Resident memory of this process (the supervisor), from /proc/self/status.
+/// Resident memory of this process (the supervisor).
 fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib << 10)
+    edge_sandbox::resident_memory(std::process::id()).unwrap_or(0)
 }
 
 fn corpus_config() -> SandboxConfig {
