@@ -8,12 +8,14 @@
 //!
 //! The code is generated at build time from `edge/v1/*.proto`. Beside it live
 //! the two definitions every component must share exactly: [`code_hash`] and
-//! the billing vocabulary ([`billing`]: [`UtcDay`], [`UniqueWorker`]).
+//! the billing vocabulary ([`billing`]: [`UtcDay`], [`UniqueWorker`]), plus how
+//! every hop reads its caller's deadline ([`deadline`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod billing;
+pub mod deadline;
 
 pub use billing::UniqueWorker;
 pub use billing::UtcDay;
