@@ -14,11 +14,15 @@ pub struct ClusterArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum ClusterCommand {
-    /// Make the contacted node the first voter of a new cluster (run once).
+    /// Make the contacted node the first voter of a new cluster (run once);
+    /// prints the first admin tenant's API key, shown only this once.
     Init {
         /// A control-plane node, host:port.
         #[arg(long)]
         control_plane: String,
+        /// Name of the admin tenant to create.
+        #[arg(long, default_value = "admin")]
+        admin_tenant: String,
     },
     /// Add node ID at ADDR as a learner, wait for it to catch up, promote it to voter.
     Join {
@@ -49,6 +53,15 @@ pub(crate) enum ClusterCommand {
     },
 }
 
+/// What `cluster init` prints, fields in this order.
+#[derive(serde::Serialize)]
+struct InitOutput {
+    ok: bool,
+    admin_tenant: String,
+    /// Shown only this once; only its hash is stored.
+    admin_key: String,
+}
+
 /// Connects to a control-plane node given as host:port or a URL.
 pub(crate) async fn channel(addr: &str) -> anyhow::Result<tonic::transport::Channel> {
     let url = if addr.contains("://") {
@@ -70,12 +83,22 @@ pub(crate) fn status_error(what: &str, s: tonic::Status) -> anyhow::Error {
 
 pub async fn execute(command: ClusterCommand) -> anyhow::Result<()> {
     match command {
-        ClusterCommand::Init { control_plane } => {
+        ClusterCommand::Init {
+            control_plane,
+            admin_tenant,
+        } => {
             let mut c = ClusterAdminClient::new(channel(&control_plane).await?);
-            c.init(pb::InitRequest {})
+            let r = c
+                .init(pb::InitRequest { admin_tenant })
                 .await
-                .map_err(|s| status_error("init", s))?;
-            println!("{}", json!({"ok": true}));
+                .map_err(|s| status_error("init", s))?
+                .into_inner();
+            let out = InitOutput {
+                ok: true,
+                admin_tenant: r.admin_tenant,
+                admin_key: r.admin_key,
+            };
+            println!("{}", serde_json::to_string(&out)?);
         }
         ClusterCommand::Join {
             control_plane,

@@ -19,7 +19,7 @@ use crate::types::Response;
 pub(crate) struct CodecError(#[from] serde_json::Error);
 
 /// A request handed to the leader.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Forwarded {
     /// Propose a write.
     Write(Request),
@@ -44,8 +44,8 @@ pub(crate) enum Forwarded {
 /// The leader's answer to a [`Forwarded`] request.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ForwardedReply {
-    /// The state machine's answer to a write.
-    Write(Response),
+    /// The state machine's answer to a write, and the write's log index.
+    Write(Response, u64),
     /// Index a read must wait for.
     ReadBarrier(u64),
     /// A membership change is done.

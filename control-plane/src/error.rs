@@ -25,6 +25,10 @@ pub enum ApiCode {
     Unavailable,
     /// UNAUTHENTICATED
     Unauthenticated,
+    /// ALREADY_EXISTS: done before, not repeated.
+    AlreadyExists,
+    /// DEADLINE_EXCEEDED: the request's deadline passed while waiting.
+    DeadlineExceeded,
     /// INTERNAL
     Internal,
 }
@@ -66,6 +70,7 @@ impl From<RejectCode> for ApiCode {
             RejectCode::NotFound => ApiCode::NotFound,
             RejectCode::InvalidArgument => ApiCode::InvalidArgument,
             RejectCode::FailedPrecondition => ApiCode::FailedPrecondition,
+            RejectCode::AlreadyExists => ApiCode::AlreadyExists,
         }
     }
 }
@@ -86,6 +91,8 @@ impl From<ApiError> for tonic::Status {
             ApiCode::FailedPrecondition => tonic::Code::FailedPrecondition,
             ApiCode::Unavailable => tonic::Code::Unavailable,
             ApiCode::Unauthenticated => tonic::Code::Unauthenticated,
+            ApiCode::AlreadyExists => tonic::Code::AlreadyExists,
+            ApiCode::DeadlineExceeded => tonic::Code::DeadlineExceeded,
             ApiCode::Internal => tonic::Code::Internal,
         };
         tonic::Status::new(code, e.message)

@@ -1,19 +1,19 @@
 //! `control-plane`: runs one control-plane node.
 //!
 //! `control-plane --id 1 --listen 127.0.0.1:7000 --data-dir /var/lib/cp1`
-//! then `edgectl cluster init --control-plane 127.0.0.1:7000` once, and
-//! `edgectl cluster join` for the other nodes. Stops cleanly on SIGINT or
-//! SIGTERM.
+//! then `edgectl cluster init --control-plane 127.0.0.1:7000` once (it prints
+//! the first admin API key), and `edgectl cluster join` for the other nodes.
+//! Stops cleanly on SIGINT or SIGTERM.
 
 #![forbid(unsafe_code)]
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use control_plane::Config;
+use edge_telemetry::TelemetryConfig;
 use tokio::signal::unix::SignalKind;
 use tokio::signal::unix::signal;
 
@@ -55,6 +55,10 @@ struct Args {
     keep_logs: u64,
 }
 
+/// Log filter when `RUST_LOG` is unset: openraft's info lines (and spans)
+/// come many times a second.
+const DEFAULT_LOG_FILTER: &str = "info,openraft=warn";
+
 /// A default duration as the whole milliseconds the flags take.
 fn millis(d: Duration) -> u64 {
     d.as_millis() as u64
@@ -62,14 +66,17 @@ fn millis(d: Duration) -> u64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // Logs to stderr; spans over OTLP when the standard OTEL_* variables ask.
+    // Held to the end of main: dropping it flushes the spans still queued.
+    let mut telemetry = TelemetryConfig::from_env("control-plane");
+    if std::env::var("RUST_LOG")
+        .ok()
+        .is_none_or(|v| v.trim().is_empty())
+    {
+        telemetry.filter = DEFAULT_LOG_FILTER.to_owned();
+    }
+    let _telemetry =
+        edge_telemetry::init_with(telemetry).context("setting up logging and tracing")?;
     if args.id == 0 {
         anyhow::bail!("--id must not be 0");
     }

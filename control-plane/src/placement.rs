@@ -69,6 +69,11 @@ mod tests {
             load,
             last_heartbeat_unix_ms: hb,
             health,
+            live_sandboxes: 1,
+            resident_bytes: 1 << 20,
+            in_flight: 0,
+            max_sandboxes: 4,
+            memory_budget_bytes: 1 << 30,
         }
     }
 

@@ -4,13 +4,22 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Context;
+use std::task::Poll;
 
 use edge_proto::v1::cluster_admin_server::ClusterAdminServer;
 use edge_proto::v1::control_plane_server::ControlPlaneServer;
 use edge_proto::v1::raft_transport_server::RaftTransportServer;
+use edge_telemetry::TraceContextLayer;
+use edge_telemetry::TraceContextService;
 use openraft::Raft;
 use tokio::net::TcpListener;
+use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
+use tower::Layer;
+use tower::Service;
+use tower::util::Either;
+use tower::util::future::EitherResponseFuture;
 
 use crate::config::Config;
 use crate::error::StartError;
@@ -41,7 +50,7 @@ pub async fn run(
     let api = Api { node: node.clone() };
     tracing::info!(id = config.id, addr = %local, data_dir = %config.data_dir.display(), "control-plane node serving");
     let served = tonic::transport::Server::builder()
-        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .layer(RequestSpans)
         .add_service(health_service)
         .add_service(
             ControlPlaneServer::new(api.clone())
@@ -101,4 +110,78 @@ async fn start(config: &Config, local: SocketAddr) -> Result<Arc<Node>, StartErr
         config: config.clone(),
         advertise_addr,
     }))
+}
+
+/// Gives each client call (ControlPlane, ClusterAdmin, health, and requests
+/// forwarded to the leader) a span parented on the caller's `traceparent`.
+/// Raft's own messages (append, vote, snapshot) get none: they flow many
+/// times a second, belong to no request, and would drown the traces.
+#[derive(Debug, Clone, Copy, Default)]
+struct RequestSpans;
+
+impl<S> Layer<S> for RequestSpans {
+    type Service = RequestSpansService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestSpansService { inner }
+    }
+}
+
+/// The service [`RequestSpans`] wraps around the server's routes.
+#[derive(Debug, Clone)]
+struct RequestSpansService<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for RequestSpansService<S>
+where
+    S: Service<http::Request<B>> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = EitherResponseFuture<
+        <TraceContextService<S> as Service<http::Request<B>>>::Future,
+        S::Future,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // Call the instance that was polled ready; keep a clone for the next call.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let mut service = if raft_message(request.uri().path()) {
+            Either::Right(ready)
+        } else {
+            Either::Left(TraceContextLayer.layer(ready))
+        };
+        service.call(request)
+    }
+}
+
+/// Whether `path` is a Raft message between nodes (not a forwarded request).
+fn raft_message(path: &str) -> bool {
+    let raft = <RaftTransportServer<RaftService> as NamedService>::NAME;
+    path.strip_prefix('/')
+        .and_then(|p| p.strip_prefix(raft))
+        .and_then(|p| p.strip_prefix('/'))
+        .is_some_and(|method| method != "Forward")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raft_message;
+
+    #[test]
+    fn raft_messages_but_not_forwarded_requests_go_without_a_span() {
+        assert!(raft_message("/edge.v1.RaftTransport/AppendEntries"));
+        assert!(raft_message("/edge.v1.RaftTransport/Vote"));
+        assert!(raft_message("/edge.v1.RaftTransport/InstallSnapshot"));
+        assert!(!raft_message("/edge.v1.RaftTransport/Forward"));
+        assert!(!raft_message("/edge.v1.ControlPlane/GetBundle"));
+        assert!(!raft_message("/edge.v1.RaftTransportX/Vote"));
+        assert!(!raft_message("/grpc.health.v1.Health/Check"));
+    }
 }

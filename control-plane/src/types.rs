@@ -64,6 +64,21 @@ pub struct WorkerNodeRecord {
     pub last_heartbeat_unix_ms: i64,
     /// Stored health (heartbeat age is applied on top when read).
     pub health: Health,
+    /// Sandbox processes alive at the last heartbeat.
+    #[serde(default)]
+    pub live_sandboxes: u32,
+    /// Resident memory of the node's sandboxes at the last heartbeat, bytes.
+    #[serde(default)]
+    pub resident_bytes: u64,
+    /// Calls in flight at the last heartbeat.
+    #[serde(default)]
+    pub in_flight: u32,
+    /// Most sandbox processes the node runs (0: not reported).
+    #[serde(default)]
+    pub max_sandboxes: u32,
+    /// Memory the node may give its sandboxes, bytes (0: not reported).
+    #[serde(default)]
+    pub memory_budget_bytes: u64,
 }
 
 /// One module of a bundle.
@@ -106,7 +121,63 @@ impl BundleData {
     }
 }
 
+/// A Worker's default limits as its submitter stored them; 0 leaves a
+/// limit at the engine's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsData {
+    /// Heap limit, MiB.
+    #[serde(default)]
+    pub memory_mb: u32,
+    /// Wall time, milliseconds.
+    #[serde(default)]
+    pub timeout_ms: u32,
+    /// CPU time, milliseconds.
+    #[serde(default)]
+    pub cpu_ms: u32,
+}
+
+/// The bindings a Worker was granted; nothing by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantsData {
+    /// Hosts `fetch` may reach.
+    #[serde(default)]
+    pub fetch_allow_hosts: Vec<String>,
+    /// Names of the tenant's secrets the Worker may use.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Scratch file system size, MiB (0: none).
+    #[serde(default)]
+    pub scratch_fs_mb: u32,
+    /// Worker ids the Worker may call.
+    #[serde(default)]
+    pub sub_workers: Vec<String>,
+    /// MCP servers the Worker may call.
+    #[serde(default)]
+    pub mcp_servers: Vec<String>,
+}
+
+impl GrantsData {
+    /// Bytes of all names, counted against [`MAX_GRANTS_BYTES`].
+    pub fn size(&self) -> usize {
+        [
+            &self.fetch_allow_hosts,
+            &self.secrets,
+            &self.sub_workers,
+            &self.mcp_servers,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::len)
+        .sum()
+    }
+}
+
+/// Largest grants accepted with one Worker, in bytes of names: far above
+/// real lists, small enough that a Worker record stays small.
+pub const MAX_GRANTS_BYTES: usize = 64 * 1024;
+
 /// A Worker in the registry (its bundle is stored once per code hash).
+/// Fields added later default, so records written before still decode.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerRecord {
     /// Hash of the bundle.
@@ -115,6 +186,24 @@ pub struct WorkerRecord {
     pub bundle_bytes: u64,
     /// Leader's clock when stored, Unix milliseconds.
     pub updated_unix_ms: i64,
+    /// Default limits.
+    #[serde(default)]
+    pub limits: LimitsData,
+    /// Granted bindings.
+    #[serde(default)]
+    pub grants: GrantsData,
+}
+
+/// Marks the cluster as initialised: the first admin tenant and the hash of
+/// its first key (so a retried Init with the same key is recognised).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitRecord {
+    /// The admin tenant Init created.
+    pub admin_tenant: String,
+    /// sha256 of its first key, hex.
+    pub key_hash: String,
+    /// Proposer's clock, Unix milliseconds.
+    pub at_unix_ms: i64,
 }
 
 /// A tenant.
@@ -161,8 +250,18 @@ pub enum Request {
     Heartbeat {
         /// Worker node id.
         node_id: String,
-        /// Current load.
+        /// Live isolates.
         load: u32,
+        /// Sandbox processes alive (absent in older log entries, as the
+        /// next two).
+        #[serde(default)]
+        live_sandboxes: u32,
+        /// Resident memory of the sandboxes, bytes.
+        #[serde(default)]
+        resident_bytes: u64,
+        /// Calls in flight.
+        #[serde(default)]
+        in_flight: u32,
         /// Proposer's clock.
         now_unix_ms: i64,
     },
@@ -181,6 +280,12 @@ pub enum Request {
         worker_id: String,
         /// Bundle.
         bundle: BundleData,
+        /// Default limits (absent in older log entries).
+        #[serde(default)]
+        limits: LimitsData,
+        /// Granted bindings (absent in older log entries).
+        #[serde(default)]
+        grants: GrantsData,
         /// Proposer's clock.
         now_unix_ms: i64,
     },
@@ -207,8 +312,17 @@ pub enum Request {
         /// 0 means never.
         expires_unix_ms: i64,
     },
+    /// Remove an API key's hash.
+    RevokeApiKey {
+        /// sha256 of the key, hex.
+        key_hash: String,
+    },
     /// Record billable loads, idempotent by load id.
     RecordLoads(Vec<LoadRecord>),
+    /// Initialise the cluster's data once: create the admin tenant and
+    /// store its first key's hash. Rejected with `AlreadyExists` if the
+    /// cluster was initialised with another key.
+    InitAdmin(InitRecord),
 }
 
 /// gRPC status code a rejected request maps to.
@@ -220,6 +334,8 @@ pub enum RejectCode {
     InvalidArgument,
     /// The state does not allow it.
     FailedPrecondition,
+    /// It was done before and is not repeated.
+    AlreadyExists,
 }
 
 /// Result of applying a [`Request`].
@@ -242,6 +358,11 @@ pub enum Response {
     },
     /// Whether a deleted Worker existed.
     WorkerDeleted {
+        /// It existed.
+        existed: bool,
+    },
+    /// Whether a revoked API key existed.
+    KeyRevoked {
         /// It existed.
         existed: bool,
     },

@@ -31,6 +31,7 @@ async fn bad_input_is_rejected_with_a_clear_status_and_writes_nothing() {
         .heartbeat(pb::HeartbeatRequest {
             node_id: "ghost".into(),
             load: 1,
+            ..Default::default()
         })
         .await
         .expect_err("unknown node");
@@ -102,6 +103,7 @@ async fn bad_input_is_rejected_with_a_clear_status_and_writes_nothing() {
             tenant: "acme".into(),
             worker_id: "big".into(),
             bundle: Some(bundle),
+            ..Default::default()
         })
         .await
         .expect_err("oversized bundle");
@@ -126,6 +128,7 @@ async fn bad_input_is_rejected_with_a_clear_status_and_writes_nothing() {
         .get_worker(pb::CpGetWorkerRequest {
             tenant: "acme".into(),
             worker_id: "big".into(),
+            ..Default::default()
         })
         .await
         .expect_err("no worker");

@@ -143,6 +143,7 @@ async fn a_whole_cluster_restart_keeps_every_acknowledged_write() {
             tenant: "tenant-0".into(),
             worker_id: "w".into(),
             bundle: Some(bundle.clone()),
+            ..Default::default()
         })
         .await
         .expect("put worker")
@@ -166,6 +167,7 @@ async fn a_whole_cluster_restart_keeps_every_acknowledged_write() {
             .get_worker(pb::CpGetWorkerRequest {
                 tenant: "tenant-0".into(),
                 worker_id: "w".into(),
+                ..Default::default()
             })
             .await
             .expect("worker survives")

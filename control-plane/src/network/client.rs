@@ -1,7 +1,8 @@
 //! The client side of the transport: one lazily connected, reused channel
 //! per peer ([`Peers`]), openraft's network factory ([`Network`]) and its
 //! per-peer connections ([`PeerConnection`]), and forwarding a request to the
-//! leader. It knows peers by address only, never the local node.
+//! leader (carrying the caller's trace context). It knows peers by address
+//! only, never the local node.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -106,6 +107,8 @@ impl Peers {
             blob: Vec::new(),
         });
         request.set_timeout(timeout);
+        // The leader's span of this request joins the caller's trace.
+        edge_telemetry::inject(request.metadata_mut());
         let reply = client
             .forward(request)
             .await

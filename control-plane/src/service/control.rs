@@ -4,7 +4,6 @@
 use edge_proto::billing::UtcDay;
 use edge_proto::v1 as pb;
 use edge_proto::v1::control_plane_server::ControlPlane;
-use sha2::Digest;
 use tonic::Request as Req;
 use tonic::Response as Resp;
 use tonic::Status;
@@ -12,7 +11,10 @@ use tonic::Status;
 use super::Api;
 use super::MAX_LOADS_PER_BATCH;
 use super::convert;
+use super::deadline;
 use super::invalid;
+use super::key_hash;
+use super::new_api_key;
 use super::non_empty;
 use super::now_ms;
 use super::unexpected;
@@ -23,9 +25,6 @@ use crate::types::Request;
 use crate::types::Response;
 use crate::types::validate_load;
 
-/// Random bytes in an API key: 256 bits, beyond guessing.
-const API_KEY_SECRET_BYTES: usize = 32;
-
 /// When a key created now with `ttl_seconds` expires, Unix milliseconds
 /// (0, from a TTL of 0, means never).
 fn expiry(ttl_seconds: u64) -> i64 {
@@ -34,11 +33,6 @@ fn expiry(ttl_seconds: u64) -> i64 {
     } else {
         now_ms() + (ttl_seconds as i64).saturating_mul(1000)
     }
-}
-
-/// The sha256 of an API key, hex: what is stored instead of the key.
-fn key_hash(api_key: &str) -> String {
-    hex::encode(sha2::Sha256::digest(api_key.as_bytes()))
 }
 
 /// A day of an export request, named by its field when it is wrong.
@@ -53,12 +47,13 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::RegisterNodeRequest>,
     ) -> Result<Resp<pb::RegisterNodeResponse>, Status> {
+        let deadline = deadline(&request);
         let Some(n) = request.into_inner().node else {
             return Err(invalid("node is required"));
         };
         tracing::Span::current().record("node_id", n.node_id.as_str());
         let record = convert::node_record(n, now_ms())?;
-        self.write(Request::RegisterNode(record)).await?;
+        self.write(Request::RegisterNode(record), deadline).await?;
         Ok(Resp::new(pb::RegisterNodeResponse {}))
     }
 
@@ -67,24 +62,28 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::HeartbeatRequest>,
     ) -> Result<Resp<pb::HeartbeatResponse>, Status> {
+        let deadline = deadline(&request);
         let r = request.into_inner();
         tracing::Span::current().record("node_id", r.node_id.as_str());
         non_empty("node_id", &r.node_id)?;
-        self.write(Request::Heartbeat {
+        let beat = Request::Heartbeat {
             node_id: r.node_id,
             load: r.load,
+            live_sandboxes: r.live_sandboxes,
+            resident_bytes: r.resident_bytes,
+            in_flight: r.in_flight,
             now_unix_ms: now_ms(),
-        })
-        .await?;
+        };
+        self.write(beat, deadline).await?;
         Ok(Resp::new(pb::HeartbeatResponse {}))
     }
 
     #[tracing::instrument(skip_all)]
     async fn list_nodes(
         &self,
-        _request: Req<pb::ListNodesRequest>,
+        request: Req<pb::ListNodesRequest>,
     ) -> Result<Resp<pb::ListNodesResponse>, Status> {
-        self.barrier().await?;
+        self.barrier(deadline(&request)).await?;
         let now = now_ms();
         let timeout = self.node.config.node_heartbeat_timeout;
         let nodes = self
@@ -104,15 +103,16 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::SetNodeStateRequest>,
     ) -> Result<Resp<pb::SetNodeStateResponse>, Status> {
+        let deadline = deadline(&request);
         let r = request.into_inner();
         tracing::Span::current().record("node_id", r.node_id.as_str());
         non_empty("node_id", &r.node_id)?;
         let health = convert::health(r.health)?;
-        self.write(Request::SetNodeHealth {
+        let set = Request::SetNodeHealth {
             node_id: r.node_id,
             health,
-        })
-        .await?;
+        };
+        self.write(set, deadline).await?;
         Ok(Resp::new(pb::SetNodeStateResponse {}))
     }
 
@@ -121,6 +121,7 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::CpPutWorkerRequest>,
     ) -> Result<Resp<pb::CpPutWorkerResponse>, Status> {
+        let deadline = deadline(&request);
         let r = request.into_inner();
         let span = tracing::Span::current();
         span.record("tenant", r.tenant.as_str());
@@ -131,13 +132,17 @@ impl ControlPlane for Api {
             return Err(invalid("bundle is required"));
         };
         let bundle = convert::bundle(b)?;
+        let limits = convert::limits(r.limits)?;
+        let grants = convert::grants(r.grants)?;
         let put = Request::PutWorker {
             tenant: r.tenant,
             worker_id: r.worker_id,
             bundle,
+            limits,
+            grants,
             now_unix_ms: now_ms(),
         };
-        match self.write(put).await? {
+        match self.write(put, deadline).await? {
             Response::WorkerStored { code_hash } => {
                 Ok(Resp::new(pb::CpPutWorkerResponse { code_hash }))
             }
@@ -150,20 +155,58 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::CpGetWorkerRequest>,
     ) -> Result<Resp<pb::CpGetWorkerResponse>, Status> {
+        let deadline = deadline(&request);
         let r = request.into_inner();
         non_empty("tenant", &r.tenant)?;
         non_empty("worker_id", &r.worker_id)?;
-        self.barrier().await?;
+        self.barrier(deadline).await?;
         let Some(record) = self.state().worker(&r.tenant, &r.worker_id)? else {
             return Err(Status::not_found(format!(
                 "tenant {:?} has no Worker {:?}; see ListWorkers",
                 r.tenant, r.worker_id
             )));
         };
-        let bundle = self.state().bundle(&record.code_hash)?;
+        let bundle = if r.without_bundle {
+            None
+        } else {
+            self.state().bundle(&record.code_hash)?
+        };
         Ok(Resp::new(pb::CpGetWorkerResponse {
             code_hash: record.code_hash,
             bundle: bundle.map(convert::bundle_to_pb),
+            limits: Some(convert::limits_to_pb(record.limits)),
+            grants: Some(convert::grants_to_pb(record.grants)),
+        }))
+    }
+
+    /// Reads the local replica first: a node asks for a bundle the gateway
+    /// just saw committed, so a miss is confirmed with the leader (a read
+    /// barrier) before it becomes NOT_FOUND.
+    #[tracing::instrument(skip_all, fields(tenant, code_hash))]
+    async fn get_bundle(
+        &self,
+        request: Req<pb::GetBundleRequest>,
+    ) -> Result<Resp<pb::GetBundleResponse>, Status> {
+        let deadline = deadline(&request);
+        let r = request.into_inner();
+        let span = tracing::Span::current();
+        span.record("tenant", r.tenant.as_str());
+        span.record("code_hash", r.code_hash.as_str());
+        non_empty("tenant", &r.tenant)?;
+        non_empty("code_hash", &r.code_hash)?;
+        let mut found = self.owned_bundle(&r.tenant, &r.code_hash)?;
+        if found.is_none() {
+            self.barrier(deadline).await?;
+            found = self.owned_bundle(&r.tenant, &r.code_hash)?;
+        }
+        let Some(bundle) = found else {
+            return Err(Status::not_found(format!(
+                "tenant {:?} has no Worker with code hash {:?}; see ListWorkers",
+                r.tenant, r.code_hash
+            )));
+        };
+        Ok(Resp::new(pb::GetBundleResponse {
+            bundle: Some(convert::bundle_to_pb(bundle)),
         }))
     }
 
@@ -172,6 +215,7 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::CpDeleteWorkerRequest>,
     ) -> Result<Resp<pb::CpDeleteWorkerResponse>, Status> {
+        let deadline = deadline(&request);
         let r = request.into_inner();
         non_empty("tenant", &r.tenant)?;
         non_empty("worker_id", &r.worker_id)?;
@@ -179,7 +223,7 @@ impl ControlPlane for Api {
             tenant: r.tenant,
             worker_id: r.worker_id,
         };
-        match self.write(delete).await? {
+        match self.write(delete, deadline).await? {
             Response::WorkerDeleted { existed } => {
                 Ok(Resp::new(pb::CpDeleteWorkerResponse { existed }))
             }
@@ -192,9 +236,10 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::CpListWorkersRequest>,
     ) -> Result<Resp<pb::CpListWorkersResponse>, Status> {
+        let deadline = deadline(&request);
         let r = request.into_inner();
         non_empty("tenant", &r.tenant)?;
-        self.barrier().await?;
+        self.barrier(deadline).await?;
         let workers = self.state().workers(&r.tenant)?;
         Ok(Resp::new(pb::CpListWorkersResponse {
             workers: workers.into_iter().map(convert::worker_summary).collect(),
@@ -228,13 +273,14 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::CreateTenantRequest>,
     ) -> Result<Resp<pb::CreateTenantResponse>, Status> {
+        let deadline = deadline(&request);
         let r = request.into_inner();
         non_empty("tenant", &r.tenant)?;
-        self.write(Request::CreateTenant {
+        let create = Request::CreateTenant {
             tenant: r.tenant,
             admin: r.admin,
-        })
-        .await?;
+        };
+        self.write_visible(create, deadline).await?;
         Ok(Resp::new(pb::CreateTenantResponse {}))
     }
 
@@ -243,16 +289,16 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::CreateApiKeyRequest>,
     ) -> Result<Resp<pb::CreateApiKeyResponse>, Status> {
+        let deadline = deadline(&request);
         let r = request.into_inner();
         non_empty("tenant", &r.tenant)?;
-        let secret: [u8; API_KEY_SECRET_BYTES] = rand::random();
-        let api_key = format!("ek_{}", hex::encode(secret));
-        self.write(Request::CreateApiKey {
+        let api_key = new_api_key();
+        let create = Request::CreateApiKey {
             tenant: r.tenant,
             key_hash: key_hash(&api_key),
             expires_unix_ms: expiry(r.ttl_seconds),
-        })
-        .await?;
+        };
+        self.write_visible(create, deadline).await?;
         Ok(Resp::new(pb::CreateApiKeyResponse { api_key }))
     }
 
@@ -279,7 +325,28 @@ impl ControlPlane for Api {
         Ok(Resp::new(pb::AuthenticateResponse {
             tenant: record.tenant,
             admin,
+            expires_unix_ms: record.expires_unix_ms,
         }))
+    }
+
+    /// Applied on the contacted node before answering, so its next
+    /// `Authenticate` of the key fails (other nodes follow within the
+    /// replication delay; gateways within their key-cache TTL).
+    #[tracing::instrument(skip_all)]
+    async fn revoke_api_key(
+        &self,
+        request: Req<pb::RevokeApiKeyRequest>,
+    ) -> Result<Resp<pb::RevokeApiKeyResponse>, Status> {
+        let deadline = deadline(&request);
+        let key = request.into_inner().api_key;
+        non_empty("api_key", &key)?;
+        let revoke = Request::RevokeApiKey {
+            key_hash: key_hash(&key),
+        };
+        match self.write_visible(revoke, deadline).await? {
+            Response::KeyRevoked { existed } => Ok(Resp::new(pb::RevokeApiKeyResponse { existed })),
+            other => Err(unexpected(other)),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(count))]
@@ -287,6 +354,7 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::RecordLoadsRequest>,
     ) -> Result<Resp<pb::RecordLoadsResponse>, Status> {
+        let deadline = deadline(&request);
         let loads = request.into_inner().loads;
         tracing::Span::current().record("count", loads.len());
         if loads.len() > MAX_LOADS_PER_BATCH {
@@ -305,7 +373,7 @@ impl ControlPlane for Api {
         for record in &records {
             validate_load(record).map_err(|e| invalid(e.to_string()))?;
         }
-        match self.write(Request::RecordLoads(records)).await? {
+        match self.write(Request::RecordLoads(records), deadline).await? {
             Response::Loads {
                 applied,
                 duplicates,
@@ -322,13 +390,14 @@ impl ControlPlane for Api {
         &self,
         request: Req<pb::ExportBillingRequest>,
     ) -> Result<Resp<pb::ExportBillingResponse>, Status> {
+        let deadline = deadline(&request);
         let r = request.into_inner();
         let from = day("from_day", &r.from_day)?;
         let to = day("to_day", &r.to_day)?;
         if from > to {
             return Err(invalid(format!("from_day {from} is after to_day {to}")));
         }
-        self.barrier().await?;
+        self.barrier(deadline).await?;
         let (rows, detail) = self.state().billing(&from, &to, r.detail)?;
         Ok(Resp::new(convert::billing_to_pb(rows, detail)))
     }

@@ -11,9 +11,12 @@ use crate::ledger::BillingDetailRow;
 use crate::ledger::BillingRow;
 use crate::types::BundleData;
 use crate::types::ClusterStatus;
+use crate::types::GrantsData;
 use crate::types::Health;
+use crate::types::LimitsData;
 use crate::types::LoadRecord;
 use crate::types::MAX_BUNDLE_BYTES;
+use crate::types::MAX_GRANTS_BYTES;
 use crate::types::MemberStatus;
 use crate::types::ModuleData;
 use crate::types::WorkerNodeRecord;
@@ -49,6 +52,11 @@ pub(super) fn node_record(n: pb::NodeInfo, now_unix_ms: i64) -> Result<WorkerNod
         load: n.load,
         last_heartbeat_unix_ms: now_unix_ms,
         health,
+        live_sandboxes: n.live_sandboxes,
+        resident_bytes: n.resident_bytes,
+        in_flight: n.in_flight,
+        max_sandboxes: n.max_sandboxes,
+        memory_budget_bytes: n.memory_budget_bytes,
     })
 }
 
@@ -82,6 +90,11 @@ pub(super) fn node_to_pb(n: WorkerNodeRecord, health: Health) -> pb::NodeInfo {
         load: n.load,
         last_heartbeat_unix_ms: n.last_heartbeat_unix_ms,
         health: health_to_pb(health),
+        live_sandboxes: n.live_sandboxes,
+        resident_bytes: n.resident_bytes,
+        in_flight: n.in_flight,
+        max_sandboxes: n.max_sandboxes,
+        memory_budget_bytes: n.memory_budget_bytes,
     }
 }
 
@@ -115,6 +128,88 @@ pub(super) fn bundle(b: pb::Bundle) -> Result<BundleData, Status> {
         )));
     }
     Ok(bundle)
+}
+
+/// Largest stored heap limit, MiB: the engine's bound
+/// (`edge_engine::Limits::MAX_MEMORY_BYTES`; the worker node checks again
+/// when it runs the Worker).
+const MAX_MEMORY_MB: u32 = 4096;
+
+/// Largest stored wall or CPU time, ms: the engine's 15 minutes.
+const MAX_TIME_MS: u32 = 15 * 60 * 1000;
+
+/// A Worker's default limits to store (absent, or 0 in a field: the
+/// engine's default), within the engine's bounds.
+pub(super) fn limits(l: Option<pb::Limits>) -> Result<LimitsData, Status> {
+    let l = l.unwrap_or_default();
+    if l.memory_mb > MAX_MEMORY_MB {
+        return Err(invalid(format!(
+            "limits.memory_mb {} is above the limit of {MAX_MEMORY_MB}",
+            l.memory_mb
+        )));
+    }
+    for (field, value) in [("timeout_ms", l.timeout_ms), ("cpu_ms", l.cpu_ms)] {
+        if value > MAX_TIME_MS {
+            return Err(invalid(format!(
+                "limits.{field} {value} is above the limit of {MAX_TIME_MS} (15 minutes)"
+            )));
+        }
+    }
+    Ok(LimitsData {
+        memory_mb: l.memory_mb,
+        timeout_ms: l.timeout_ms,
+        cpu_ms: l.cpu_ms,
+    })
+}
+
+/// Stored limits as clients see them.
+pub(super) fn limits_to_pb(l: LimitsData) -> pb::Limits {
+    pb::Limits {
+        memory_mb: l.memory_mb,
+        timeout_ms: l.timeout_ms,
+        cpu_ms: l.cpu_ms,
+    }
+}
+
+/// A Worker's grants to store (absent: none): no empty names, at most
+/// [`MAX_GRANTS_BYTES`] of names in all.
+pub(super) fn grants(g: Option<pb::Grants>) -> Result<GrantsData, Status> {
+    let g = g.unwrap_or_default();
+    let grants = GrantsData {
+        fetch_allow_hosts: g.fetch_allow_hosts,
+        secrets: g.secrets,
+        scratch_fs_mb: g.scratch_fs_mb,
+        sub_workers: g.sub_workers,
+        mcp_servers: g.mcp_servers,
+    };
+    for (field, names) in [
+        ("grants.fetch_allow_hosts", &grants.fetch_allow_hosts),
+        ("grants.secrets", &grants.secrets),
+        ("grants.sub_workers", &grants.sub_workers),
+        ("grants.mcp_servers", &grants.mcp_servers),
+    ] {
+        if names.iter().any(|n| n.trim().is_empty()) {
+            return Err(invalid(format!("{field} has an empty name")));
+        }
+    }
+    let size = grants.size();
+    if size > MAX_GRANTS_BYTES {
+        return Err(invalid(format!(
+            "grants name {size} bytes in all; the limit is {MAX_GRANTS_BYTES} bytes"
+        )));
+    }
+    Ok(grants)
+}
+
+/// Stored grants as clients see them.
+pub(super) fn grants_to_pb(g: GrantsData) -> pb::Grants {
+    pb::Grants {
+        fetch_allow_hosts: g.fetch_allow_hosts,
+        secrets: g.secrets,
+        scratch_fs_mb: g.scratch_fs_mb,
+        sub_workers: g.sub_workers,
+        mcp_servers: g.mcp_servers,
+    }
 }
 
 /// A stored bundle as clients see it.

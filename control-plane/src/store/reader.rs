@@ -3,8 +3,9 @@
 //!
 //! Trees: `nodes`, `workers` (tenant \x1f worker id → record), `bundles`
 //! (code hash → bundle, so equal code is stored once), `tenants`, `api_keys`
-//! (sha256 of the key → record), and the ledger's `loads` and `ledger` (see
-//! [`crate::ledger`]). A record that does not decode is an error, never
+//! (sha256 of the key → record), the ledger's `loads` and `ledger` (see
+//! [`crate::ledger`]), and `cluster` (cluster-wide records such as the
+//! init marker; added later, so older snapshots may lack it). A record that does not decode is an error, never
 //! skipped.
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::ledger::BillingDetailRow;
 use crate::ledger::BillingRow;
 use crate::types::ApiKeyRecord;
 use crate::types::BundleData;
+use crate::types::InitRecord;
 use crate::types::TenantRecord;
 use crate::types::WorkerNodeRecord;
 use crate::types::WorkerRecord;
@@ -46,11 +48,20 @@ pub struct StateReader {
     pub(super) loads: sled::Tree,
     /// Ledger key → first load that billed it.
     pub(super) ledger: sled::Tree,
+    /// Cluster-wide records by name (see [`INIT_KEY`]).
+    pub(super) cluster: sled::Tree,
     /// Unique Workers in the ledger (kept in memory for metrics).
     pub(super) ledger_size: Arc<AtomicU64>,
     /// When the current snapshot was built or installed here.
     pub(super) snapshot_at: Arc<Mutex<Option<Instant>>>,
 }
+
+/// Key of the [`InitRecord`] in tree `cluster`.
+pub(super) const INIT_KEY: &[u8] = b"init";
+
+/// Trees from this index of [`StateReader::trees`] on were added after the
+/// first release: a snapshot that ends before them leaves them empty.
+pub(super) const FIRST_OPTIONAL_TREE: usize = 7;
 
 /// Key of a Worker in tree `workers`.
 pub(super) fn worker_key(tenant: &str, worker_id: &str) -> String {
@@ -68,6 +79,7 @@ impl StateReader {
             tenants: db.open_tree("tenants")?,
             api_keys: db.open_tree("api_keys")?,
             loads: db.open_tree("loads")?,
+            cluster: db.open_tree("cluster")?,
             ledger_size: Arc::new(AtomicU64::new(ledger.len() as u64)),
             ledger,
             snapshot_at: Arc::new(Mutex::new(None)),
@@ -85,8 +97,8 @@ impl StateReader {
     }
 
     /// The data trees with their names, in snapshot order (the order is
-    /// part of the snapshot format).
-    pub(super) fn trees(&self) -> [(&'static str, &sled::Tree); 7] {
+    /// part of the snapshot format; new trees go at the end).
+    pub(super) fn trees(&self) -> [(&'static str, &sled::Tree); 8] {
         [
             ("nodes", &self.nodes),
             ("workers", &self.workers),
@@ -95,6 +107,7 @@ impl StateReader {
             ("api_keys", &self.api_keys),
             ("loads", &self.loads),
             ("ledger", &self.ledger),
+            ("cluster", &self.cluster),
         ]
     }
 
@@ -145,6 +158,28 @@ impl StateReader {
                 Ok((id.to_string(), decode("workers", &k, &v)?))
             })
             .collect()
+    }
+
+    /// Whether `tenant` has a Worker whose code hash is `code_hash` now.
+    pub(crate) fn tenant_has_code(
+        &self,
+        tenant: &str,
+        code_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let prefix = worker_key(tenant, "");
+        for item in self.workers.scan_prefix(prefix.as_bytes()) {
+            let (k, v) = item?;
+            let record: WorkerRecord = decode("workers", &k, &v)?;
+            if record.code_hash == code_hash {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// How the cluster was initialised, if it was.
+    pub(crate) fn init_record(&self) -> Result<Option<InitRecord>, StoreError> {
+        get(&self.cluster, "cluster", INIT_KEY)
     }
 
     /// The bundle stored under `code_hash`, if any.

@@ -8,6 +8,7 @@ use openraft::BasicNode;
 use openraft::SnapshotMeta;
 
 use super::encode;
+use super::reader::FIRST_OPTIONAL_TREE;
 use super::reader::StateReader;
 use crate::error::SnapshotError;
 use crate::error::StoreError;
@@ -31,10 +32,15 @@ pub(super) fn dump(state: &StateReader) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
-/// Replaces the data trees with the snapshot `data`.
+/// Replaces the data trees with the snapshot `data`. A snapshot of an
+/// older version ends before the trees added since; those are emptied.
 pub(super) fn load(state: &StateReader, data: &[u8]) -> Result<(), SnapshotError> {
     let mut cur = data;
-    for (name, tree) in state.trees() {
+    for (i, (name, tree)) in state.trees().into_iter().enumerate() {
+        if i >= FIRST_OPTIONAL_TREE && cur.is_empty() {
+            tree.clear()?;
+            continue;
+        }
         load_tree(&mut cur, name, tree)?;
     }
     if !cur.is_empty() {
@@ -116,6 +122,21 @@ mod tests {
     use super::*;
     use crate::types::TenantRecord;
 
+    /// `dump` of only the first `n` trees.
+    fn dump_first(state: &StateReader, n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, tree) in state.trees().into_iter().take(n) {
+            put_bytes(&mut out, name.as_bytes());
+            out.extend_from_slice(&(tree.len() as u64).to_be_bytes());
+            for item in tree.iter() {
+                let (k, v) = item.unwrap();
+                put_bytes(&mut out, &k);
+                put_bytes(&mut out, &v);
+            }
+        }
+        out
+    }
+
     #[test]
     fn a_snapshot_replaces_the_state_and_names_damage() {
         let source = StateReader::temporary();
@@ -141,6 +162,17 @@ mod tests {
             load(&target, short),
             Err(SnapshotError::Truncated)
         ));
+        // A snapshot of the version before tree `cluster` ends after
+        // `ledger`; loading it empties `cluster`.
+        target
+            .cluster
+            .insert(super::super::reader::INIT_KEY, &b"{}"[..])
+            .unwrap();
+        let without_cluster = dump_first(&source, FIRST_OPTIONAL_TREE);
+        load(&target, &without_cluster).unwrap();
+        assert!(target.cluster.is_empty());
+        assert_eq!(target.ledger_size(), 1);
+
         let mut long = data.clone();
         long.push(0);
         assert!(matches!(
