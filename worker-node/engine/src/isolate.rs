@@ -160,6 +160,23 @@ impl Isolate {
     /// Runs one invocation of the loaded Worker. `host` answers the Worker's
     /// binding calls; the Worker sees one `env` entry per name in `host.bindings()`.
     pub fn invoke(&mut self, invocation: &Invocation, host: &dyn HostFunctions) -> Outcome {
+        self.invoke_within(invocation, host, None)
+    }
+
+    /// [`Isolate::invoke`] with the wall-time limit lowered to `wall_cap` for
+    /// this call only: a caller whose own deadline is nearer than the
+    /// Worker's limit gets its CPU back when it stops waiting, without the
+    /// Worker being reloaded with other limits.
+    pub fn invoke_within(
+        &mut self,
+        invocation: &Invocation,
+        host: &dyn HostFunctions,
+        wall_cap: Option<Duration>,
+    ) -> Outcome {
+        let mut limits = self.limits;
+        if let Some(cap) = wall_cap {
+            limits.wall_time = limits.wall_time.min(cap);
+        }
         let mut outcome = Outcome {
             result: Err(WorkerError::new(ErrorKind::NotFound, "no Worker is loaded")),
             logs: Vec::new(),
@@ -188,16 +205,10 @@ impl Isolate {
             return outcome;
         };
         let (result, cpu_used) =
-            self.drive(
-                code,
-                self.limits,
-                host,
-                Some(inv),
-                |message| match message {
-                    Message::Done { inv: done, .. } => *done == inv,
-                    _ => false,
-                },
-            );
+            self.drive(code, limits, host, Some(inv), |message| match message {
+                Message::Done { inv: done, .. } => *done == inv,
+                _ => false,
+            });
         outcome.stats.run_ms = started.elapsed().as_secs_f64() * 1e3;
         outcome.stats.cpu_ms = cpu_used.as_secs_f64() * 1e3;
         outcome.result = match result {

@@ -32,7 +32,7 @@ use tokio_util::codec::Decoder;
 use tokio_util::codec::Encoder;
 
 /// The version both ends must speak; raise it with every change of a message.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame a sandbox accepts (a bundle or an invocation's input).
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -73,6 +73,9 @@ pub enum Request {
         /// Names of the bindings the Worker sees; calls come back as
         /// [`Reply::HostCall`].
         bindings: Vec<String>,
+        /// Lowers the Worker's wall-time limit for this call only, in ms
+        /// (the caller's deadline is nearer).
+        wall_cap_ms: Option<u32>,
     },
     /// Drop the isolate and its Worker.
     Unload {
@@ -401,6 +404,7 @@ mod tests {
                     input_json: "{\"n\":1}".into(),
                 },
                 bindings: vec!["KV".into()],
+                wall_cap_ms: None,
             },
         }
     }

@@ -432,6 +432,19 @@ impl Supervisor {
         invocation: &Invocation,
         host: Arc<dyn HostFunctions>,
     ) -> Outcome {
+        self.invoke_within(handle, invocation, host, None).await
+    }
+
+    /// [`Supervisor::invoke`] with the Worker's wall-time limit lowered to
+    /// `wall_cap` for this call (a caller's nearer deadline): the sandbox
+    /// stops the Worker then instead of running on for nobody.
+    pub async fn invoke_within(
+        &self,
+        handle: &IsolateHandle,
+        invocation: &Invocation,
+        host: Arc<dyn HostFunctions>,
+        wall_cap: Option<Duration>,
+    ) -> Outcome {
         let fail = |error: WorkerError| Outcome {
             result: Err(error),
             logs: Vec::new(),
@@ -441,10 +454,18 @@ impl Supervisor {
             isolate: handle.isolate,
             invocation: invocation.clone(),
             bindings: host.bindings(),
+            // Below a millisecond the call is as good as expired; a cap
+            // beyond u32 ms (49 days) is no cap.
+            wall_cap_ms: wall_cap
+                .filter(|cap| *cap < handle.limits.wall_time)
+                .and_then(|cap| u32::try_from(cap.as_millis().max(1)).ok()),
         };
         // The sandbox enforces the limits itself; this only catches a sandbox
         // that stopped answering altogether.
-        let patience = handle.limits.wall_time * 2 + INVOKE_SLACK;
+        let wall_time = wall_cap.map_or(handle.limits.wall_time, |cap| {
+            cap.min(handle.limits.wall_time)
+        });
+        let patience = wall_time * 2 + INVOKE_SLACK;
         match tokio::time::timeout(patience, handle.sandbox.request(request, Some(host))).await {
             // Checked again: the sandbox runs the Worker and is not trusted.
             Ok(Ok(Reply::Invoked(outcome))) => edge_engine::bound_outcome(outcome, &handle.limits),

@@ -255,13 +255,17 @@ fn to_sandbox() -> impl Strategy<Value = ToSandbox> {
         (
             any::<u64>(),
             invocation(),
-            proptest::collection::vec(text(), 0..3)
+            proptest::collection::vec(text(), 0..3),
+            proptest::option::of(any::<u32>()),
         )
-            .prop_map(|(isolate, invocation, bindings)| Request::Invoke {
-                isolate,
-                invocation,
-                bindings
-            }),
+            .prop_map(
+                |(isolate, invocation, bindings, wall_cap_ms)| Request::Invoke {
+                    isolate,
+                    invocation,
+                    bindings,
+                    wall_cap_ms,
+                }
+            ),
         (any::<u64>(), limits(), text(), text()).prop_map(|(isolate, limits, name, source)| {
             Request::Load {
                 isolate,

@@ -3,7 +3,9 @@
 mod sandbox_support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use edge_engine::ErrorKind;
 use edge_engine::InvocationValue;
 use edge_engine::NoHostFunctions;
 use sandbox_support::*;
@@ -70,5 +72,45 @@ async fn trace_a_sandbox() {
         println!("{:?}", outcome.result);
     }
     supervisor.unload(&loaded.handle).await;
+    supervisor.shutdown().await;
+}
+
+/// A caller's nearer deadline stops a spinning Worker at the deadline, not
+/// at the Worker's own 10 s wall time, and the next call runs normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_deadline_caps_one_invocation() {
+    let supervisor = supervisor().await;
+    let source = "export default { run(spin) { if (spin) { for (;;) {} } return 'fine'; } };";
+    let loaded = supervisor
+        .load("tenant-a", &worker(source), limits(64))
+        .await
+        .expect("loads");
+    let started = std::time::Instant::now();
+    let capped = supervisor
+        .invoke_within(
+            &loaded.handle,
+            &call("run", "true"),
+            Arc::new(NoHostFunctions),
+            Some(Duration::from_millis(300)),
+        )
+        .await;
+    let waited = started.elapsed();
+    let error = capped.result.expect_err("a spinning Worker cannot answer");
+    assert_eq!(error.kind, ErrorKind::Timeout, "{error:?}");
+    assert!(
+        error.message.contains("300 ms"),
+        "the message names the capped limit: {error:?}"
+    );
+    // Far below the Worker's own 10 s limit, however slow the machine.
+    assert!(waited < Duration::from_secs(8), "took {waited:?}");
+
+    let next = supervisor
+        .invoke(
+            &loaded.handle,
+            &call("run", "false"),
+            Arc::new(NoHostFunctions),
+        )
+        .await;
+    assert_eq!(next.result, Ok(InvocationValue::Json("\"fine\"".into())));
     supervisor.shutdown().await;
 }

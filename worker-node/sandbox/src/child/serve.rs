@@ -6,6 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use edge_engine::Bundle;
 use edge_engine::ErrorKind;
@@ -60,7 +61,11 @@ impl Server {
                 isolate,
                 invocation,
                 bindings,
-            } => self.invoke(id, isolate, invocation, bindings),
+                wall_cap_ms,
+            } => {
+                let wall_cap = wall_cap_ms.map(|ms| Duration::from_millis(u64::from(ms)));
+                self.invoke(id, isolate, invocation, bindings, wall_cap)
+            }
             Request::Unload { isolate } => match self.slots.remove(&isolate) {
                 Some(slot) if slot.send(SlotCmd::Unload { id }).is_ok() => {}
                 _ => self.shared.send(id, Reply::Unloaded),
@@ -115,11 +120,19 @@ impl Server {
         self.slots.insert(isolate, tx);
     }
 
-    fn invoke(&mut self, id: u64, isolate: u64, invocation: Invocation, bindings: Vec<String>) {
+    fn invoke(
+        &mut self,
+        id: u64,
+        isolate: u64,
+        invocation: Invocation,
+        bindings: Vec<String>,
+        wall_cap: Option<Duration>,
+    ) {
         let cmd = SlotCmd::Invoke {
             id,
             invocation,
             bindings,
+            wall_cap,
         };
         let sent = self.slots.get(&isolate).map(|slot| slot.send(cmd).is_ok());
         if sent != Some(true) {

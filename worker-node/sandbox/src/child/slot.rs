@@ -51,6 +51,8 @@ pub(super) enum SlotCmd {
         id: u64,
         invocation: Invocation,
         bindings: Vec<String>,
+        /// The caller's deadline, when nearer than the Worker's wall time.
+        wall_cap: Option<Duration>,
     },
     /// Measure the heap now.
     HeapUsed { id: u64 },
@@ -95,8 +97,9 @@ pub(super) fn run(
                 id,
                 invocation,
                 bindings,
+                wall_cap,
             } => {
-                slot.invoke(id, &invocation, bindings);
+                slot.invoke(id, &invocation, bindings, wall_cap);
                 true
             }
             SlotCmd::HeapUsed { id } => {
@@ -267,7 +270,13 @@ impl Slot {
         Ok(started.elapsed().as_secs_f64() * 1e3)
     }
 
-    fn invoke(&mut self, id: u64, invocation: &Invocation, bindings: Vec<String>) {
+    fn invoke(
+        &mut self,
+        id: u64,
+        invocation: &Invocation,
+        bindings: Vec<String>,
+        wall_cap: Option<Duration>,
+    ) {
         let host = RemoteHost {
             shared: self.shared.clone(),
             request: id,
@@ -294,7 +303,7 @@ impl Slot {
             self.shared.send(id, Reply::Invoked(failed_outcome(error)));
             return;
         };
-        let mut outcome = live.invoke(invocation, &host);
+        let mut outcome = live.invoke_within(invocation, &host, wall_cap);
         outcome.stats.load_ms += reload_ms;
         if outcome.stats.heap_used_bytes == 0 {
             outcome.stats.heap_used_bytes = self.last_heap;
