@@ -9,12 +9,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use edge_engine::Bundle;
 use edge_engine::HostFunctions;
 use edge_engine::Invocation;
 use edge_engine::InvocationStats;
 use edge_engine::Limits;
+use edge_engine::LogLine;
 use edge_engine::Outcome;
 use edge_engine::WorkerError;
 use edge_sandbox::IsolateHandle;
@@ -123,12 +125,23 @@ impl Lru {
 }
 
 /// What [`Workers::get`] did to produce a handle.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Acquired {
     /// Whether the Worker had to be loaded (false: cache hit).
     pub loaded: bool,
     /// Load time in the sandbox plus placement, ms (0 on a hit).
     pub load_ms: f64,
+    /// What the Worker's top-level code logged while loading (empty on a hit).
+    pub load_logs: Vec<LogLine>,
+}
+
+/// An invocation's outcome and whether the Worker was already loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invoked {
+    /// The outcome; its logs start with what a load logged.
+    pub outcome: Outcome,
+    /// True when the Worker was loaded before this call.
+    pub warm: bool,
 }
 
 /// Loaded Workers of one node, over its [`Supervisor`].
@@ -136,6 +149,8 @@ pub struct Workers {
     supervisor: Arc<Supervisor>,
     config: CacheConfig,
     billing: Billing,
+    /// Most Workers kept loaded, whatever their memory.
+    max_isolates: usize,
     lru: Mutex<Lru>,
     /// One load at a time per Worker, so concurrent first calls load once;
     /// a gate is dropped when its last user is done, so the map holds only
@@ -154,6 +169,7 @@ impl Workers {
             supervisor,
             config,
             billing: Billing::new(sink),
+            max_isolates: usize::MAX,
             lru: Mutex::new(Lru::default()),
             loading: Mutex::new(HashMap::new()),
         }
@@ -162,6 +178,12 @@ impl Workers {
     /// Replaces the clock that decides the billing day.
     pub fn with_clock(mut self, clock: Clock) -> Workers {
         self.billing.set_clock(clock);
+        self
+    }
+
+    /// Keeps at most `max` Workers loaded (least recently used out).
+    pub fn with_max_isolates(mut self, max: usize) -> Workers {
+        self.max_isolates = max.max(1);
         self
     }
 
@@ -206,29 +228,86 @@ impl Workers {
             worker_id: worker_id.to_owned(),
             code_hash: code_hash(bundle),
         };
-        let (handle, acquired) = match self.get(&key, bundle, limits).await {
+        self.invoke_key(&key, bundle, limits, invocation, host, None)
+            .await
+            .outcome
+    }
+
+    /// [`Workers::invoke`] for a caller that knows the key already
+    /// (`key.code_hash` must be `bundle`'s hash), saying whether it was warm.
+    pub async fn invoke_key(
+        &self,
+        key: &WorkerKey,
+        bundle: &Bundle,
+        limits: Limits,
+        invocation: &Invocation,
+        host: Arc<dyn HostFunctions>,
+        wall_cap: Option<Duration>,
+    ) -> Invoked {
+        let (handle, acquired) = match self.get(key, bundle, limits).await {
             Ok(found) => found,
             Err(error) => {
-                return Outcome {
-                    result: Err(error),
-                    logs: Vec::new(),
-                    stats: InvocationStats::default(),
+                return Invoked {
+                    outcome: failed(error),
+                    warm: false,
                 };
             }
         };
-        let mut outcome = self.supervisor.invoke(&handle, invocation, host).await;
+        let mut outcome = self
+            .supervisor
+            .invoke_within(&handle, invocation, host, wall_cap)
+            .await;
         outcome.stats.load_ms += acquired.load_ms;
+        if !acquired.load_logs.is_empty() {
+            let mut logs = acquired.load_logs;
+            logs.append(&mut outcome.logs);
+            outcome.logs = logs;
+        }
         let mut guard = self.lru.lock();
         let lru = &mut *guard;
         if !handle.is_live() {
-            lru.remove(&key);
+            lru.remove(key);
         } else if outcome.stats.heap_used_bytes > 0 {
             let charge = self.config.isolate_overhead + outcome.stats.heap_used_bytes;
-            if let Some(entry) = lru.entries.get_mut(&key) {
+            if let Some(entry) = lru.entries.get_mut(key) {
                 lru.charged = lru.charged - entry.charge + charge;
                 entry.charge = charge;
             }
         }
+        Invoked {
+            outcome,
+            warm: !acquired.loaded,
+        }
+    }
+
+    /// Runs a Worker once in a fresh isolate that is unloaded right after
+    /// and never cached; every run is billed as its own unique Worker
+    /// `key` (a one-off's id is random). Room is made as for any load.
+    pub async fn invoke_one_off(
+        &self,
+        key: &WorkerKey,
+        bundle: &Bundle,
+        limits: Limits,
+        invocation: &Invocation,
+        host: Arc<dyn HostFunctions>,
+    ) -> Outcome {
+        let loaded = match self.load_making_room(key, bundle, limits).await {
+            Ok(loaded) => loaded,
+            Err(error) => return failed(error),
+        };
+        if let Err(error) = self.billing.record_each(key).await {
+            self.supervisor.unload(&loaded.handle).await;
+            return failed(error);
+        }
+        let mut outcome = self
+            .supervisor
+            .invoke(&loaded.handle, invocation, host)
+            .await;
+        self.supervisor.unload(&loaded.handle).await;
+        outcome.stats.load_ms += loaded.placement_ms + loaded.load_ms;
+        let mut logs = loaded.logs;
+        logs.append(&mut outcome.logs);
+        outcome.logs = logs;
         outcome
     }
 
@@ -275,31 +354,35 @@ impl Workers {
         };
         let (handle, acquired) = match cached {
             Some(handle) => (handle, Acquired::default()),
-            None => self.load(key, bundle, limits).await?,
+            None => {
+                let loaded = self.load_making_room(key, bundle, limits).await?;
+                let evicted = self.insert_loaded(key, &loaded);
+                for handle in evicted {
+                    self.supervisor.unload(&handle).await;
+                }
+                let acquired = Acquired {
+                    loaded: true,
+                    load_ms: loaded.placement_ms + loaded.load_ms,
+                    load_logs: loaded.logs,
+                };
+                (loaded.handle, acquired)
+            }
         };
         self.billing.record_use(key).await?;
         Ok((handle, acquired))
     }
 
-    async fn load(
+    /// Loads `bundle` for `key`'s tenant, unloading least recently used
+    /// Workers while the node or the tenant has no room.
+    async fn load_making_room(
         &self,
         key: &WorkerKey,
         bundle: &Bundle,
         limits: Limits,
-    ) -> Result<(IsolateHandle, Acquired), WorkerError> {
+    ) -> Result<edge_sandbox::Loaded, WorkerError> {
         for _ in 0..MAX_EVICTIONS_PER_LOAD {
             match self.supervisor.load(&key.tenant, bundle, limits).await {
-                Ok(loaded) => {
-                    let evicted = self.insert_loaded(key, &loaded);
-                    for handle in evicted {
-                        self.supervisor.unload(&handle).await;
-                    }
-                    let acquired = Acquired {
-                        loaded: true,
-                        load_ms: loaded.placement_ms + loaded.load_ms,
-                    };
-                    return Ok((loaded.handle, acquired));
-                }
+                Ok(loaded) => return Ok(loaded),
                 Err(LoadError::NoCapacity(reason)) => {
                     // Make room: the tenant's own least recently used Worker
                     // first (its budget may be what is full), else anyone's.
@@ -322,7 +405,8 @@ impl Workers {
     }
 
     /// Puts a freshly loaded Worker in the LRU and picks what must leave to
-    /// keep the node's memory budget (never the new Worker itself).
+    /// keep the node's memory budget and isolate count (never the new
+    /// Worker itself).
     fn insert_loaded(&self, key: &WorkerKey, loaded: &edge_sandbox::Loaded) -> Vec<IsolateHandle> {
         let charge = self.config.isolate_overhead + loaded.heap_used_bytes;
         let mut guard = self.lru.lock();
@@ -341,7 +425,7 @@ impl Workers {
         );
         lru.charged += charge;
         let mut evicted = Vec::new();
-        while lru.charged > self.config.memory_budget {
+        while lru.charged > self.config.memory_budget || lru.entries.len() > self.max_isolates {
             let Some(victim) = lru.victim(None, Some(key)) else {
                 break;
             };
@@ -358,6 +442,15 @@ impl Workers {
         if let Some(entry) = entry {
             self.supervisor.unload(&entry.handle).await;
         }
+    }
+}
+
+/// An outcome that is only `error`.
+fn failed(error: WorkerError) -> Outcome {
+    Outcome {
+        result: Err(error),
+        logs: Vec::new(),
+        stats: InvocationStats::default(),
     }
 }
 

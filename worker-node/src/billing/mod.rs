@@ -135,6 +135,23 @@ impl Billing {
         Ok(())
     }
 
+    /// Records a load of `key` with the sink whether or not it was billed
+    /// today: one-off runs, each its own unique Worker, are billed every time.
+    pub async fn record_each(&self, key: &WorkerKey) -> Result<(), WorkerError> {
+        let event = LoadEvent {
+            tenant: key.tenant.clone(),
+            worker_id: key.worker_id.clone(),
+            code_hash: key.code_hash.clone(),
+            day: UtcDay::of((self.clock)()),
+        };
+        self.sink.first_load_today(event).await.map_err(|reason| {
+            WorkerError::new(
+                ErrorKind::Crashed,
+                format!("the billing record of this load could not be written: {reason}"),
+            )
+        })
+    }
+
     /// Marks `key` billed on `day`; true if it was not yet.
     fn mark(&self, key: &WorkerKey, day: &UtcDay) -> bool {
         let mut billed = self.billed.lock();

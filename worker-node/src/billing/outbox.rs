@@ -410,7 +410,7 @@ mod tests {
         let mut ready = false;
         let mut initialised = false;
         for _ in 0..100 {
-            initialised = initialised || admin.init(pb::InitRequest {}).await.is_ok();
+            initialised = initialised || admin.init(pb::InitRequest::default()).await.is_ok();
             if initialised
                 && client
                     .create_tenant(pb::CreateTenantRequest {
