@@ -1,5 +1,7 @@
 //! `edgectl billing export`: per-tenant billing rows for a day or a range of
 //! UTC days, as CSV or JSON lines; `--detail` adds one row per unique Worker.
+//! Asked of a control-plane node (`--control-plane`) or, without one, of the
+//! gateway (`--gateway`, `EDGE_GATEWAY`) with an admin API key.
 
 use std::io::Write;
 
@@ -7,6 +9,7 @@ use edge_proto::v1 as pb;
 use edge_proto::v1::control_plane_client::ControlPlaneClient;
 use serde_json::json;
 
+use crate::client::GatewayArgs;
 use crate::cluster::channel;
 use crate::cluster::status_error;
 
@@ -26,9 +29,10 @@ pub(crate) enum Format {
 pub(crate) enum BillingCommand {
     /// Rows (day, tenant, unique_workers, amount_micro_usd) for days FROM..=TO.
     Export {
-        /// Any control-plane node, host:port.
+        /// Any control-plane node, host:port. Without it, the export goes
+        /// through the gateway (--gateway, with an admin --api-key).
         #[arg(long)]
-        control_plane: String,
+        control_plane: Option<String>,
         /// First UTC day, YYYY-MM-DD.
         #[arg(long)]
         from: String,
@@ -53,7 +57,7 @@ fn csv(field: &str) -> String {
     }
 }
 
-pub async fn execute(command: BillingCommand) -> anyhow::Result<()> {
+pub async fn execute(command: BillingCommand, gateway: &GatewayArgs) -> anyhow::Result<()> {
     let BillingCommand::Export {
         control_plane,
         from,
@@ -62,17 +66,28 @@ pub async fn execute(command: BillingCommand) -> anyhow::Result<()> {
         detail,
     } = command;
     let to = to.unwrap_or_else(|| from.clone());
-    let mut client = ControlPlaneClient::new(channel(&control_plane).await?)
-        .max_decoding_message_size(512 * 1024 * 1024);
-    let resp = client
-        .export_billing(pb::ExportBillingRequest {
-            from_day: from,
-            to_day: to,
-            detail,
-        })
-        .await
-        .map_err(|s| status_error("billing export", s))?
-        .into_inner();
+    let request = pb::ExportBillingRequest {
+        from_day: from,
+        to_day: to,
+        detail,
+    };
+    let resp = match (control_plane, &gateway.gateway) {
+        (Some(control_plane), _) => {
+            let mut client = ControlPlaneClient::new(channel(&control_plane).await?)
+                .max_decoding_message_size(512 * 1024 * 1024);
+            client
+                .export_billing(request)
+                .await
+                .map_err(|s| status_error("billing export", s))?
+                .into_inner()
+        }
+        (None, Some(_)) => crate::client::export_billing(gateway, request)
+            .await
+            .map_err(|e| anyhow::anyhow!("billing export through the gateway failed: {e}"))?,
+        (None, None) => anyhow::bail!(
+            "billing export needs --control-plane ADDR, or --gateway ADDR (or EDGE_GATEWAY) with an admin API key"
+        ),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match (format, detail) {

@@ -7,11 +7,11 @@
 //!
 //! - `files`: reading modules, never from outside the bundle directory.
 //! - `json`: checking JSON text without a tree (any depth).
-//! - `output`: what is printed.
+//! - `output`: what is printed (shared with the client commands).
 
 mod files;
 mod json;
-mod output;
+pub(crate) mod output;
 
 use std::path::Path;
 use std::path::PathBuf;
@@ -36,7 +36,6 @@ use self::output::print_error;
 use self::output::print_logs;
 
 #[derive(clap::Args, Debug)]
-#[command(group = clap::ArgGroup::new("invocation").args(["call", "fetch"]))]
 pub struct ExecArgs {
     /// The main module (JS or TS); its default export is the Worker.
     #[arg(long)]
@@ -46,24 +45,8 @@ pub struct ExecArgs {
     /// disk, next to --file, without this flag.
     #[arg(long = "module", value_name = "SPECIFIER=PATH")]
     modules: Vec<String>,
-    /// Call this method of the default export with --input.
-    #[arg(long, value_name = "METHOD")]
-    call: Option<String>,
-    /// JSON argument for --call.
-    #[arg(long, value_name = "JSON", default_value = "null", requires = "call")]
-    input: String,
-    /// Send a request with this URL to the fetch handler (the default, with http://localhost/).
-    #[arg(long, value_name = "URL")]
-    fetch: Option<String>,
-    /// HTTP method for --fetch.
-    #[arg(long, default_value = "GET")]
-    method: String,
-    /// Request header for --fetch, as NAME:VALUE (repeatable).
-    #[arg(long = "header", value_name = "NAME:VALUE")]
-    headers: Vec<String>,
-    /// Request body for --fetch.
-    #[arg(long)]
-    body: Option<String>,
+    #[command(flatten)]
+    invocation: InvocationArgs,
     /// Heap limit of the isolate in MiB.
     #[arg(long, default_value_t = 128)]
     memory_mb: u64,
@@ -75,8 +58,36 @@ pub struct ExecArgs {
     cpu_ms: Option<u64>,
 }
 
+/// What to ask of the Worker: a method call or an HTTP request. Shared by
+/// `exec` and the client commands `invoke` and `run`.
+#[derive(clap::Args, Debug, Default)]
+#[group(skip)]
+pub(crate) struct InvocationArgs {
+    /// Call this method of the default export with --input.
+    #[arg(long, value_name = "METHOD", conflicts_with = "fetch")]
+    pub(crate) call: Option<String>,
+    /// JSON argument for --call.
+    #[arg(long, value_name = "JSON", default_value = "null", requires = "call")]
+    pub(crate) input: String,
+    /// Send a request with this URL to the fetch handler (the default, with http://localhost/).
+    #[arg(long, value_name = "URL")]
+    pub(crate) fetch: Option<String>,
+    /// HTTP method for --fetch.
+    #[arg(long, default_value = "GET")]
+    pub(crate) method: String,
+    /// Request header for --fetch, as NAME:VALUE (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// Request body for --fetch.
+    #[arg(long, conflicts_with = "body_file")]
+    pub(crate) body: Option<String>,
+    /// Request body for --fetch, read from this file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) body_file: Option<PathBuf>,
+}
+
 /// A failure of the command line itself, before any Worker ran.
-struct UsageError(String);
+pub(crate) struct UsageError(pub(crate) String);
 
 pub fn run(args: ExecArgs) -> ExitCode {
     match prepare(&args) {
@@ -90,13 +101,24 @@ pub fn run(args: ExecArgs) -> ExitCode {
 
 fn prepare(args: &ExecArgs) -> Result<(Bundle, Invocation, Limits), UsageError> {
     let limits = limits(args)?;
-    let invocation = invocation(args)?;
-    let main_name = module_name(&args.file)?;
+    let invocation = args.invocation.invocation()?;
+    let bundle = read_bundle(&args.file, &args.modules, &limits)?;
+    Ok((bundle, invocation, limits))
+}
+
+/// The bundle of `file` (the main module), the `--module SPECIFIER=PATH`
+/// files, and the modules they import that are found next to `file`.
+pub(crate) fn read_bundle(
+    file: &Path,
+    module_specs: &[String],
+    limits: &Limits,
+) -> Result<Bundle, UsageError> {
+    let main_name = module_name(file)?;
     let mut modules = vec![Module {
         name: main_name.clone(),
-        source: files::read_named(&args.file)?,
+        source: files::read_named(file)?,
     }];
-    for spec in &args.modules {
+    for spec in module_specs {
         let (name, path) = spec
             .split_once('=')
             .ok_or_else(|| UsageError(format!("--module {spec}: expected SPECIFIER=PATH")))?;
@@ -109,8 +131,8 @@ fn prepare(args: &ExecArgs) -> Result<(Bundle, Invocation, Limits), UsageError> 
         modules,
         main_module: main_name,
     };
-    gather_imports(&mut bundle, &BundleDir::of(&args.file)?, &limits)?;
-    Ok((bundle, invocation, limits))
+    gather_imports(&mut bundle, &BundleDir::of(file)?, limits)?;
+    Ok(bundle)
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -154,36 +176,51 @@ fn limits(args: &ExecArgs) -> Result<Limits, UsageError> {
     Ok(limits)
 }
 
-/// The call or request the flags ask for, checked before any Worker runs.
-fn invocation(args: &ExecArgs) -> Result<Invocation, UsageError> {
-    if let Some(method) = &args.call {
-        json::compact(&args.input)
-            .map_err(|e| UsageError(format!("--input is not valid JSON: {e}")))?;
-        return Ok(Invocation::Call {
-            method: method.clone(),
-            input_json: args.input.clone(),
-        });
+impl InvocationArgs {
+    /// The call or request the flags ask for, checked before any Worker runs.
+    pub(crate) fn invocation(&self) -> Result<Invocation, UsageError> {
+        if let Some(method) = &self.call {
+            json::compact(&self.input)
+                .map_err(|e| UsageError(format!("--input is not valid JSON: {e}")))?;
+            return Ok(Invocation::Call {
+                method: method.clone(),
+                input_json: self.input.clone(),
+            });
+        }
+        let headers = self
+            .headers
+            .iter()
+            .map(|header| parse_header(header))
+            .collect::<Result<Vec<_>, _>>()?;
+        let body = match (&self.body, &self.body_file) {
+            (_, Some(path)) => std::fs::read(path).map_err(|e| {
+                UsageError(format!("--body-file {}: cannot read: {e}", path.display()))
+            })?,
+            (Some(body), None) => body.clone().into_bytes(),
+            (None, None) => Vec::new(),
+        };
+        let request = HttpRequest {
+            method: self.method.to_ascii_uppercase(),
+            url: self
+                .fetch
+                .clone()
+                .unwrap_or_else(|| "http://localhost/".into()),
+            headers,
+            body,
+        };
+        request
+            .validate()
+            .map_err(|e| UsageError(format!("--fetch/--method/--header/--body: {}", e.message)))?;
+        Ok(Invocation::Fetch(request))
     }
-    let mut headers = Vec::new();
-    for header in &args.headers {
-        let (name, value) = header
-            .split_once(':')
-            .ok_or_else(|| UsageError(format!("--header {header}: expected NAME:VALUE")))?;
-        headers.push((name.trim().to_owned(), value.trim().to_owned()));
-    }
-    let request = HttpRequest {
-        method: args.method.to_ascii_uppercase(),
-        url: args
-            .fetch
-            .clone()
-            .unwrap_or_else(|| "http://localhost/".into()),
-        headers,
-        body: args.body.clone().unwrap_or_default().into_bytes(),
-    };
-    request
-        .validate()
-        .map_err(|e| UsageError(format!("--fetch/--method/--header/--body: {}", e.message)))?;
-    Ok(Invocation::Fetch(request))
+}
+
+/// `NAME:VALUE`, both trimmed; the value may itself hold colons.
+fn parse_header(header: &str) -> Result<(String, String), UsageError> {
+    let (name, value) = header
+        .split_once(':')
+        .ok_or_else(|| UsageError(format!("--header {header}: expected NAME:VALUE")))?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
 }
 
 /// Most modules `edgectl exec` reads from disk on its own for one bundle.
