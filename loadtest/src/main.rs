@@ -5,10 +5,12 @@
 //! and resident memory per isolate) and, in the same run, a baseline that
 //! starts a fresh `node -e` process per invocation of the same code.
 //! `loadtest hostile` measures a well-behaved tenant under hostile ones.
+//! `loadtest gateway` measures the fleet through a local `edgectl dev` cluster.
 
 #![forbid(unsafe_code)]
 
 mod engine_bench;
+mod gateway;
 mod hostile;
 mod sandbox;
 mod stats;
@@ -36,6 +38,8 @@ enum Scenario {
     Sandbox(sandbox::SandboxArgs),
     /// A well-behaved tenant's latency while hostile tenants attack.
     Hostile(hostile::HostileArgs),
+    /// The fleet through the gateway of a local `edgectl dev` cluster.
+    Gateway(gateway::GatewayArgs),
 }
 
 fn main() -> Result<()> {
@@ -46,6 +50,7 @@ fn main() -> Result<()> {
         Scenario::Engine(args) => engine_bench::run(&args)?,
         Scenario::Sandbox(args) => sandbox::run(&args)?,
         Scenario::Hostile(args) => hostile::run(&args)?,
+        Scenario::Gateway(args) => gateway::run(&args)?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fleet;
 pub mod scenario;
 
 use std::future::Future;
@@ -216,13 +217,16 @@ fn lazy(addr: &str) -> Channel {
 pub struct Cluster {
     /// Nodes, index i has id i+1.
     pub nodes: Vec<CpNode>,
+    /// What `Init` answered: the admin tenant and its key.
+    pub init: pb::InitResponse,
     /// Root of the data directories.
     pub root: tempfile::TempDir,
     options: NodeOptions,
 }
 
 impl Cluster {
-    /// Starts `n` processes, initialises the cluster on the first and joins
+    /// Starts `n` processes, initialises the cluster on the first (which
+    /// answers once it leads and has committed the admin tenant) and joins
     /// the others (learner, then voter).
     pub async fn start(n: usize, options: NodeOptions) -> Self {
         let root = tempfile::tempdir().expect("tempdir");
@@ -235,25 +239,15 @@ impl Cluster {
         for node in &nodes {
             node.wait_ready().await;
         }
-        nodes[0]
+        let init = nodes[0]
             .admin()
-            .init(pb::InitRequest {})
+            .init(pb::InitRequest::default())
             .await
-            .expect("cluster init");
-        let first = &nodes[0];
-        wait_for(
-            "the first node to lead",
-            Duration::from_secs(20),
-            || async {
-                first
-                    .local_status()
-                    .await
-                    .filter(|s| s.has_leader && s.leader == first.id)
-            },
-        )
-        .await;
+            .expect("cluster init")
+            .into_inner();
         let cluster = Self {
             nodes,
+            init,
             root,
             options,
         };
