@@ -17,11 +17,12 @@ use crate::ratelimit::TenantLimits;
 use crate::registry::WorkerCache;
 use crate::service::GatewayService;
 use crate::service::Shared;
-use crate::stack::auth::AuthLayer;
-use crate::stack::deadline::DeadlineLayer;
-use crate::stack::meta::MetaLayer;
-use crate::stack::shed::ShedLayer;
-use crate::stack::tenant::TenantLimitLayer;
+use crate::stack::GateLayer;
+use crate::stack::auth::AuthGate;
+use crate::stack::deadline::DeadlineGate;
+use crate::stack::meta::MetaGate;
+use crate::stack::shed::ShedGate;
+use crate::stack::tenant::TenantGate;
 use crate::upstream::AddressError;
 use crate::upstream::ControlPlanes;
 use crate::upstream::NodeChannels;
@@ -87,11 +88,11 @@ pub async fn serve(
     // upstream) runs in it, parented on the client's `traceparent`.
     let stack = tower::ServiceBuilder::new()
         .layer(edge_telemetry::TraceContextLayer)
-        .layer(MetaLayer::new(&config.region))
-        .layer(ShedLayer::new(config.max_concurrency))
-        .layer(DeadlineLayer::new(config.default_timeout))
-        .layer(AuthLayer::new(auth, cp))
-        .layer(TenantLimitLayer::new(limits));
+        .layer(GateLayer::new(MetaGate::new(&config.region)))
+        .layer(GateLayer::new(ShedGate::new(config.max_concurrency)))
+        .layer(GateLayer::new(DeadlineGate::new(config.default_timeout)))
+        .layer(GateLayer::new(AuthGate::new(auth, cp)))
+        .layer(GateLayer::new(TenantGate::new(limits)));
 
     let stopping = stop.clone();
     let result = tonic::transport::Server::builder()

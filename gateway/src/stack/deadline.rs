@@ -4,20 +4,18 @@
 //! time. A request whose deadline has already passed is refused before any
 //! work; one that runs out while waiting is answered DEADLINE_EXCEEDED.
 
-use std::task::Context;
-use std::task::Poll;
+use std::future::Future;
+use std::future::ready;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tower::Layer;
-use tower::Service;
 
 use edge_proto::deadline::GRPC_TIMEOUT;
 use edge_proto::deadline::parse_grpc_timeout;
 
-use super::BoxFuture;
+use super::Admission;
+use super::Gate;
 use super::reply;
-use super::take_ready;
 use crate::context::Deadline;
 
 /// Below this, no hop can finish: treat the deadline as already past.
@@ -25,80 +23,72 @@ pub const MIN_USEFUL_TIMEOUT: Duration = Duration::from_micros(100);
 
 /// Sets and enforces each request's deadline.
 #[derive(Debug, Clone)]
-pub struct DeadlineLayer {
+pub struct DeadlineGate {
     default: Duration,
 }
 
-impl DeadlineLayer {
+impl DeadlineGate {
     /// `default` applies when the client sent no `grpc-timeout`.
     pub fn new(default: Duration) -> Self {
         Self { default }
     }
-}
 
-impl<S> Layer<S> for DeadlineLayer {
-    type Service = DeadlineService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        DeadlineService {
-            inner,
-            default: self.default,
-        }
-    }
-}
-
-/// Service of [`DeadlineLayer`].
-#[derive(Debug, Clone)]
-pub struct DeadlineService<S> {
-    inner: S,
-    default: Duration,
-}
-
-impl<S, B, R> Service<http::Request<B>> for DeadlineService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-    R: Default + Send + 'static,
-{
-    type Response = http::Response<R>;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let timeout = match req.headers().get(GRPC_TIMEOUT) {
+    /// The request's timeout, or why it cannot be served.
+    fn timeout(&self, headers: &http::HeaderMap) -> Result<Duration, tonic::Status> {
+        let timeout = match headers.get(GRPC_TIMEOUT) {
             None => self.default,
-            Some(v) => match v.to_str().ok().and_then(parse_grpc_timeout) {
-                Some(t) => t,
-                None => {
-                    let status = tonic::Status::invalid_argument(format!(
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(parse_grpc_timeout)
+                .ok_or_else(|| {
+                    tonic::Status::invalid_argument(format!(
                         "grpc-timeout {v:?} is not 1-8 digits and a unit (H, M, S, m, u, n)"
-                    ));
-                    return Box::pin(async move { Ok(reply(status)) });
-                }
-            },
+                    ))
+                })?,
         };
         if timeout < MIN_USEFUL_TIMEOUT {
-            return Box::pin(async move {
-                Ok(reply(tonic::Status::deadline_exceeded(format!(
-                    "the request's deadline ({timeout:?}) had passed when it arrived; nothing was done"
-                ))))
-            });
+            return Err(tonic::Status::deadline_exceeded(format!(
+                "the request's deadline ({timeout:?}) had passed when it arrived; nothing was done"
+            )));
         }
-        let deadline = Instant::now() + timeout;
-        req.extensions_mut().insert(Deadline(deadline));
-        let fut = take_ready(&mut self.inner).call(req);
-        Box::pin(async move {
-            match tokio::time::timeout_at(deadline, fut).await {
-                Ok(resp) => resp,
-                Err(_) => Ok(reply(tonic::Status::deadline_exceeded(format!(
-                    "the request's deadline of {timeout:?} passed before it was served"
-                )))),
-            }
-        })
+        Ok(timeout)
+    }
+}
+
+/// A ticket of [`DeadlineGate`]: the moment the request runs out, and the
+/// timeout it was given (for the message).
+#[derive(Debug)]
+pub struct Expiry {
+    at: Instant,
+    timeout: Duration,
+}
+
+impl Gate for DeadlineGate {
+    type Ticket = Expiry;
+
+    fn admit<B: Send + 'static>(
+        &self,
+        mut request: http::Request<B>,
+    ) -> impl Future<Output = Admission<B, Self::Ticket>> + Send + 'static {
+        ready(self.timeout(request.headers()).map(|timeout| {
+            let at = Instant::now() + timeout;
+            request.extensions_mut().insert(Deadline(at));
+            (request, Expiry { at, timeout })
+        }))
+    }
+
+    async fn finish<F, R, E>(expiry: Expiry, response: F) -> Result<http::Response<R>, E>
+    where
+        F: Future<Output = Result<http::Response<R>, E>> + Send,
+        R: Default + Send,
+    {
+        match tokio::time::timeout_at(expiry.at, response).await {
+            Ok(response) => response,
+            Err(_) => Ok(reply(tonic::Status::deadline_exceeded(format!(
+                "the request's deadline of {:?} passed before it was served",
+                expiry.timeout
+            )))),
+        }
     }
 }

@@ -5,16 +5,14 @@
 //! contract names: a message over the size limit is RESOURCE_EXHAUSTED, a
 //! message that does not decode (e.g. non-UTF-8 text) INVALID_ARGUMENT.
 
-use std::task::Context;
-use std::task::Poll;
+use std::future::Future;
+use std::future::ready;
 
 use http::HeaderValue;
 use tokio::time::Instant;
-use tower::Layer;
-use tower::Service;
 
-use super::BoxFuture;
-use super::take_ready;
+use super::Admission;
+use super::Gate;
 use crate::context::EDGE_NODE;
 use crate::context::EDGE_REGION;
 use crate::context::GATEWAY_NODE;
@@ -27,11 +25,11 @@ const MAX_REQUEST_ID: usize = 128;
 
 /// Request id and response metadata.
 #[derive(Debug, Clone)]
-pub struct MetaLayer {
+pub struct MetaGate {
     region: HeaderValue,
 }
 
-impl MetaLayer {
+impl MetaGate {
     /// Responses the gateway answers itself name `region`.
     pub fn new(region: &str) -> Self {
         Self {
@@ -40,21 +38,12 @@ impl MetaLayer {
     }
 }
 
-impl<S> Layer<S> for MetaLayer {
-    type Service = Meta<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Meta {
-            inner,
-            region: self.region.clone(),
-        }
-    }
-}
-
-/// Service of [`MetaLayer`].
-#[derive(Debug, Clone)]
-pub struct Meta<S> {
-    inner: S,
+/// A ticket of [`MetaGate`]: what the response is stamped and logged with.
+#[derive(Debug)]
+pub struct Stamp {
+    id: String,
+    path: String,
+    started: Instant,
     region: HeaderValue,
 }
 
@@ -67,55 +56,59 @@ fn request_id(headers: &http::HeaderMap) -> String {
         .unwrap_or_else(new_request_id)
 }
 
-impl<S, B, R> Service<http::Request<B>> for Meta<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-    R: Default + Send + 'static,
-{
-    type Response = http::Response<R>;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+impl Gate for MetaGate {
+    type Ticket = Stamp;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn admit<B: Send + 'static>(
+        &self,
+        mut request: http::Request<B>,
+    ) -> impl Future<Output = Admission<B, Self::Ticket>> + Send + 'static {
+        let stamp = Stamp {
+            started: Instant::now(),
+            id: request_id(request.headers()),
+            path: request.uri().path().to_string(),
+            region: self.region.clone(),
+        };
+        request.extensions_mut().insert(RequestContext {
+            request_id: stamp.id.clone(),
+        });
+        ready(Ok((request, stamp)))
     }
 
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let started = Instant::now();
-        let id = request_id(req.headers());
-        let path = req.uri().path().to_string();
-        req.extensions_mut().insert(RequestContext {
-            request_id: id.clone(),
-        });
-        let region = self.region.clone();
-        let fut = take_ready(&mut self.inner).call(req);
-        Box::pin(async move {
-            // Polled inside the request span (`edge_telemetry::TraceContextLayer`),
-            // which saw only a client-sent id; name the one the gateway made too.
-            tracing::Span::current().record("request_id", id.as_str());
-            let mut resp = fut.await?;
-            let headers = resp.headers_mut();
-            normalize_codec_status(headers);
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                headers.insert(REQUEST_ID, v);
-            }
-            if !headers.contains_key(EDGE_REGION) {
-                headers.insert(EDGE_REGION, region);
-            }
-            if !headers.contains_key(EDGE_NODE) {
-                headers.insert(EDGE_NODE, HeaderValue::from_static(GATEWAY_NODE));
-            }
-            tracing::debug!(
-                request_id = %id,
-                %path,
-                grpc_status = ?headers.get("grpc-status"),
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "request"
-            );
-            Ok(resp)
-        })
+    async fn finish<F, R, E>(stamp: Stamp, response: F) -> Result<http::Response<R>, E>
+    where
+        F: Future<Output = Result<http::Response<R>, E>> + Send,
+        R: Default + Send,
+    {
+        let Stamp {
+            id,
+            path,
+            started,
+            region,
+        } = stamp;
+        // Polled inside the request span (`edge_telemetry::TraceContextLayer`),
+        // which saw only a client-sent id; name the one the gateway made too.
+        tracing::Span::current().record("request_id", id.as_str());
+        let mut resp = response.await?;
+        let headers = resp.headers_mut();
+        normalize_codec_status(headers);
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            headers.insert(REQUEST_ID, v);
+        }
+        if !headers.contains_key(EDGE_REGION) {
+            headers.insert(EDGE_REGION, region);
+        }
+        if !headers.contains_key(EDGE_NODE) {
+            headers.insert(EDGE_NODE, HeaderValue::from_static(GATEWAY_NODE));
+        }
+        tracing::debug!(
+            request_id = %id,
+            %path,
+            grpc_status = ?headers.get("grpc-status"),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        Ok(resp)
     }
 }
 
