@@ -265,6 +265,19 @@ fn check_summary(summary: &Value, data_dir: &Path) {
         &std::fs::metadata(canonical.join("dev.json")).unwrap(),
     );
     assert_eq!(mode & 0o777, 0o600, "dev.json holds keys");
+    // `. <data dir>/env` points the client commands at the cluster.
+    let env_file = canonical.join("env");
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    assert_eq!(
+        env,
+        format!(
+            "export EDGE_GATEWAY={}\nexport EDGE_API_KEY={}\n",
+            summary["gateway"].as_str().unwrap(),
+            summary["tenant_key"].as_str().unwrap()
+        )
+    );
+    let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(&env_file).unwrap());
+    assert_eq!(mode & 0o777, 0o600, "env holds the tenant key");
 }
 
 const WORKER: &str = r#"import { greeting } from './lib.ts';

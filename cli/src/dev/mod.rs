@@ -346,6 +346,9 @@ async fn start(
     eprintln!("edgectl dev: waiting for every worker node to be healthy");
     setup::wait_healthy(&gateway_addr, state).await?;
     setup::ensure_tenant(&gateway_addr, state, data_dir).await?;
+    if let Some(key) = &state.tenant_key {
+        state::write_env(data_dir, &gateway_addr, key)?;
+    }
     // The gateway refreshes its view of the nodes on its own period; two
     // periods on, it routes to every node the control plane calls healthy.
     tokio::time::sleep(2 * GATEWAY_NODE_REFRESH).await;

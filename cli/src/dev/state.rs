@@ -97,26 +97,43 @@ impl DevState {
     /// Writes the state to `dir` with mode 0600, replacing the old file at
     /// once (a crash leaves the old or the new one, never half).
     pub(super) fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        let path = dir.join(FILE);
-        let temporary = dir.join(format!("{FILE}.tmp"));
-        let _ = std::fs::remove_file(&temporary);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)
-            .with_context(|| format!("creating {}", temporary.display()))?;
-        // The mode above is filtered by the umask; 0600 is what we want.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("setting the mode of {}", temporary.display()))?;
         let text = serde_json::to_string_pretty(self).context("encoding the dev state")?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("writing {}", temporary.display()))?;
-        std::fs::rename(&temporary, &path)
-            .with_context(|| format!("replacing {}", path.display()))?;
-        Ok(())
+        write_private(dir, FILE, &text)
     }
+}
+
+/// Writes `<dir>/env`, the shell lines that point the client commands at
+/// this cluster as its tenant: `. .edge-dev/env` in another terminal.
+pub(super) fn write_env(dir: &Path, gateway: &str, tenant_key: &str) -> anyhow::Result<()> {
+    write_private(
+        dir,
+        ENV_FILE,
+        &format!("export EDGE_GATEWAY={gateway}\nexport EDGE_API_KEY={tenant_key}\n"),
+    )
+}
+
+/// Name of the file [`write_env`] writes.
+pub(super) const ENV_FILE: &str = "env";
+
+/// Replaces `<dir>/<name>` with `text`, mode 0600 (it holds keys), at once.
+fn write_private(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+    let path = dir.join(name);
+    let temporary = dir.join(format!("{name}.tmp"));
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("creating {}", temporary.display()))?;
+    // The mode above is filtered by the umask; 0600 is what we want.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("setting the mode of {}", temporary.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, &path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]
