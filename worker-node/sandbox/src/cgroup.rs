@@ -342,21 +342,28 @@ pub(super) async fn remove_tree(dir: &Path) {
 /// (a node that was killed cannot clean up after itself).
 pub(super) async fn sweep_stale() {
     for base in [v2_base(), v1_base()].into_iter().flatten() {
-        let Ok(entries) = fs::read_dir(&base) else {
+        sweep_stale_under(&base, "edge-sandboxes-").await;
+    }
+}
+
+/// Removes the directories in `base` named `<prefix><pid>-...` whose
+/// supervisor `pid` no longer runs (its janitor, which would have removed
+/// them, was killed too).
+pub(super) async fn sweep_stale_under(base: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name
-                .strip_prefix("edge-sandboxes-")
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                remove_tree(&entry.path()).await;
-            }
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            remove_tree(&entry.path()).await;
         }
     }
 }

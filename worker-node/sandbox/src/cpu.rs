@@ -1,12 +1,16 @@
 //! CPU fairness between tenants. Each sandbox gets a CPU cgroup of its own
 //! (cgroup v1 `cpu` hierarchy), and a sandbox running a load or invocation
-//! that has taken longer than [`LONG_RUNNING`] is demoted to the smallest
-//! share until it is done: a tenant spinning in loops until its time limits
-//! stop it then barely delays a tenant whose requests take a fraction of a
-//! millisecond (each request crosses several threads, and behind
-//! equal-weight busy threads every hop waits for a scheduler slice). Busy
-//! but quick tenants are never demoted. Where the hierarchy is missing or
-//! not writable, sandboxes share the CPU as ordinary processes do.
+//! that has taken longer than [`LONG_RUNNING`] is demoted until it is done:
+//! its group is marked idle (`cpu.idle`, the cgroup form of SCHED_IDLE) on
+//! top of the smallest share. A tenant spinning in loops until its time
+//! limits stop it then barely delays a tenant whose requests take a
+//! fraction of a millisecond: each request crosses several threads, and
+//! the scheduler lets a woken thread preempt an idle group at once, where
+//! a merely light group may first finish its slice (EEVDF runs the current
+//! task to parity). Busy but quick tenants are never demoted. Where the
+//! hierarchy is missing or not writable, sandboxes share the CPU as
+//! ordinary processes do; where `cpu.idle` is missing, the share alone
+//! demotes.
 
 use std::collections::HashSet;
 use std::fs;
@@ -33,14 +37,16 @@ pub(crate) struct CpuGroups {
 }
 
 impl CpuGroups {
-    /// Makes `name` (one per supervisor) under this process's own `cpu`
-    /// cgroup, or `None` where there is no writable v1 `cpu` hierarchy.
-    pub fn create(name: &str) -> Option<CpuGroups> {
+    /// Makes `name` (one per supervisor, `edge-sandbox-<pid>-<n>`) under
+    /// this process's own `cpu` cgroup, or `None` where there is no
+    /// writable v1 `cpu` hierarchy. Groups left there by supervisors that
+    /// died with their janitor are removed first.
+    pub async fn create(name: &str) -> Option<CpuGroups> {
         let own =
             crate::cgroup::own_cgroup(|controllers| controllers.split(',').any(|c| c == "cpu"))?;
-        let dir = Path::new(CPU_MOUNT)
-            .join(own.trim_start_matches('/'))
-            .join(name);
+        let parent = Path::new(CPU_MOUNT).join(own.trim_start_matches('/'));
+        crate::cgroup::sweep_stale_under(&parent, "edge-sandbox-").await;
+        let dir = parent.join(name);
         fs::create_dir(&dir).ok()?;
         Some(CpuGroups { dir })
     }
@@ -79,14 +85,9 @@ impl Balancer {
         let mut changes = Vec::new();
         for sandbox in sandboxes {
             if sandbox.long_running != self.demoted.contains(&sandbox.pid) {
-                let shares = if sandbox.long_running {
-                    DEMOTED_SHARES
-                } else {
-                    NORMAL_SHARES
-                };
                 changes.push(ShareChange {
                     group: sandbox.group,
-                    shares,
+                    demote: sandbox.long_running,
                 });
             }
             if sandbox.long_running {
@@ -98,15 +99,23 @@ impl Balancer {
     }
 }
 
-/// A new CPU share for one sandbox's cgroup.
+/// A demotion or restoration of one sandbox's cgroup.
 pub(crate) struct ShareChange {
     group: PathBuf,
-    shares: u32,
+    demote: bool,
 }
 
 impl ShareChange {
-    /// Writes it (blocking: one small cgroup file).
+    /// Writes it (blocking: two small cgroup files). The kernel refuses a
+    /// share for an idle group, so the share is set while it is not idle.
     pub fn apply(&self) {
-        let _ = fs::write(self.group.join("cpu.shares"), self.shares.to_string());
+        let write = |file: &str, value: &str| fs::write(self.group.join(file), value);
+        if self.demote {
+            let _ = write("cpu.shares", &DEMOTED_SHARES.to_string());
+            let _ = write("cpu.idle", "1");
+        } else {
+            let _ = write("cpu.idle", "0");
+            let _ = write("cpu.shares", &NORMAL_SHARES.to_string());
+        }
     }
 }

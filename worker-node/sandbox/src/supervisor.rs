@@ -242,7 +242,7 @@ impl Supervisor {
             path: workdir.clone(),
             source,
         })?;
-        let cpu = crate::cpu::CpuGroups::create(&name);
+        let cpu = crate::cpu::CpuGroups::create(&name).await;
         if cpu.is_none() {
             tracing::debug!("no writable cpu cgroup: busy tenants are not demoted");
         }

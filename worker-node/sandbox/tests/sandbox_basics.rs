@@ -114,3 +114,68 @@ async fn a_callers_deadline_caps_one_invocation() {
     assert_eq!(next.result, Ok(InvocationValue::Json("\"fine\"".into())));
     supervisor.shutdown().await;
 }
+
+/// The CPU cgroup of a sandbox's process, if it is in one of ours.
+fn cpu_group(pid: u32) -> Option<std::path::PathBuf> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = cgroups.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        controllers.split(',').any(|c| c == "cpu").then_some(path)
+    })?;
+    let dir = std::path::Path::new("/sys/fs/cgroup/cpu").join(path.trim_start_matches('/'));
+    dir.join("cpu.idle").exists().then_some(dir)
+}
+
+/// A sandbox whose invocation runs past the demotion threshold is marked
+/// idle for the scheduler while it runs, and restored once it is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_running_sandbox_is_demoted_while_it_runs() {
+    let supervisor = Arc::new(supervisor().await);
+    let loaded = supervisor
+        .load(
+            "tenant-spin",
+            &worker("export default { run() { const end = Date.now() + 1500; while (Date.now() < end) {} return 'spun'; } };"),
+            limits(64),
+        )
+        .await
+        .expect("loads");
+    let Some(group) = cpu_group(loaded.handle.sandbox_pid()) else {
+        println!("no writable v1 cpu hierarchy with cpu.idle here: nothing to check");
+        return;
+    };
+    let idle = || std::fs::read_to_string(group.join("cpu.idle")).unwrap_or_default();
+    assert_eq!(idle().trim(), "0", "a fresh sandbox is in good standing");
+    let running = {
+        let supervisor = supervisor.clone();
+        let handle = loaded.handle.clone();
+        tokio::spawn(async move {
+            supervisor
+                .invoke(&handle, &call("run", "null"), Arc::new(NoHostFunctions))
+                .await
+        })
+    };
+    let mut demoted = false;
+    for _ in 0..100 {
+        if idle().trim() == "1" {
+            demoted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        demoted,
+        "the spinning sandbox's group was never marked idle"
+    );
+    let outcome = running.await.expect("joins");
+    assert_eq!(outcome.result, Ok(InvocationValue::Json("\"spun\"".into())));
+    let mut restored = false;
+    for _ in 0..100 {
+        if idle().trim() == "0" {
+            restored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(restored, "the group stayed idle after the work ended");
+}
