@@ -3,7 +3,8 @@
 //! directory and reports warm `Invoke` latency and throughput at several
 //! concurrencies, cold `RunInline` of never-seen Workers, the gateway's added
 //! latency over calling the serving worker node directly (interleaved, same
-//! process), and how fast billed loads are committed end to end. The figures
+//! process), what one bare gRPC hop costs here (a trivial `WorkerNode.Invoke`
+//! server in this process), and how fast billed loads are committed end to end. The figures
 //! go through a second gateway process of the same cluster whose per-tenant
 //! caps are lifted; the dev gateway would shed them.
 
@@ -24,12 +25,15 @@ use edge_proto::UtcDay;
 use edge_proto::v1 as pb;
 use edge_proto::v1::gateway_client::GatewayClient;
 use edge_proto::v1::worker_node_client::WorkerNodeClient;
+use edge_proto::v1::worker_node_server::WorkerNode;
+use edge_proto::v1::worker_node_server::WorkerNodeServer;
 use rustix::process::Pid;
 use rustix::process::Signal;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::json;
 use tonic::transport::Channel;
+use tonic::transport::server::TcpIncoming;
 
 use crate::stats::Summary;
 use crate::stats::round;
@@ -131,6 +135,7 @@ async fn measure(args: &GatewayArgs, info: &DevInfo, gateway: &str) -> Result<Va
     }
     let cold = cold_run_inline(&fleet, args.cold).await?;
     let added = added_latency(&fleet, &code_hash, args.pairs).await?;
+    let bare = bare_grpc_hop(&fleet, &code_hash, args.pairs).await?;
     let billing = billing_throughput(&fleet, args).await?;
     Ok(json!({
         "scenario": "gateway",
@@ -143,6 +148,7 @@ async fn measure(args: &GatewayArgs, info: &DevInfo, gateway: &str) -> Result<Va
         "warm_invoke": warm,
         "cold_run_inline": cold,
         "gateway_added_latency": added,
+        "bare_grpc_hop": bare,
         "billing": billing,
         "targets": {
             "warm_invoke_p50_ms": TARGET_WARM_P50_MS,
@@ -217,13 +223,13 @@ impl<'a> Fleet<'a> {
         Ok(node)
     }
 
-    /// Runs `source` inline under `id`; returns the node's load time.
+    /// Runs `source` inline under `id`; returns the node's load and run times.
     async fn run_inline(
         &self,
         mut client: GatewayClient<Channel>,
         id: &str,
         source: &str,
-    ) -> Result<f64> {
+    ) -> Result<(f64, f64)> {
         let request = pb::RunInlineRequest {
             worker_id: id.into(),
             bundle: Some(bundle(source)),
@@ -247,7 +253,7 @@ impl<'a> Fleet<'a> {
             bail!("a never-seen Worker {id} ran warm");
         }
         expect_json(outcome)?;
-        Ok(stats.load_ms)
+        Ok((stats.load_ms, stats.run_ms))
     }
 
     /// Unique Workers billed to the tenant today.
@@ -318,21 +324,24 @@ async fn cold_run_inline(fleet: &Fleet<'_>, runs: usize) -> Result<Value> {
     let salt: u64 = rand_salt();
     let mut end_to_end = Vec::with_capacity(runs);
     let mut load = Vec::with_capacity(runs);
+    let mut run = Vec::with_capacity(runs);
     for n in 0..runs {
         let id = format!("cold-{salt:x}-{n}");
         let source = format!("{WORKER}\n// {id}\n");
         let t = Instant::now();
-        load.push(
-            fleet
-                .run_inline(fleet.gateway.clone(), &id, &source)
-                .await?,
-        );
+        let (load_ms, run_ms) = fleet
+            .run_inline(fleet.gateway.clone(), &id, &source)
+            .await?;
         end_to_end.push(ms(t));
+        load.push(load_ms);
+        run.push(run_ms);
     }
     Ok(json!({
         "runs": runs,
         "end_to_end": Summary::of(&end_to_end),
         "load_on_node": Summary::of(&load),
+        // A fresh isolate's first invocation: V8 compiles the call path then.
+        "first_run_on_node": Summary::of(&run),
     }))
 }
 
@@ -390,6 +399,93 @@ async fn added_latency(fleet: &Fleet<'_>, code_hash: &str, pairs: usize) -> Resu
         "through_gateway": gateway,
         "added_median_ms": round(gateway.median_ms - direct.median_ms),
         "added_p99_ms": round(gateway.p99_ms - direct.p99_ms),
+    }))
+}
+
+/// A `WorkerNode` that answers every Invoke at once with a fixed outcome:
+/// the cost of one gRPC round trip on this machine, nothing else.
+struct BareNode {
+    outcome: pb::InvokeOutcome,
+}
+
+#[tonic::async_trait]
+impl WorkerNode for BareNode {
+    async fn invoke(
+        &self,
+        _request: tonic::Request<pb::NodeInvokeRequest>,
+    ) -> Result<tonic::Response<pb::InvokeOutcome>, tonic::Status> {
+        Ok(tonic::Response::new(self.outcome.clone()))
+    }
+
+    async fn node_status(
+        &self,
+        _request: tonic::Request<pb::NodeStatusRequest>,
+    ) -> Result<tonic::Response<pb::NodeStatusResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare node"))
+    }
+
+    type StreamLogsStream = futures::stream::Empty<Result<pb::LogEvent, tonic::Status>>;
+
+    async fn stream_logs(
+        &self,
+        _request: tonic::Request<pb::NodeStreamLogsRequest>,
+    ) -> Result<tonic::Response<Self::StreamLogsStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare node"))
+    }
+}
+
+/// The warm call's request and the node's real outcome, sent to a trivial
+/// server in this process over loopback: what the gRPC hop itself costs
+/// (client and server here, TCP_NODELAY as the fleet sets it).
+async fn bare_grpc_hop(fleet: &Fleet<'_>, code_hash: &str, calls: usize) -> Result<Value> {
+    let node_id = fleet.invoke(fleet.gateway.clone()).await?;
+    let request = pb::NodeInvokeRequest {
+        worker: Some(pb::WorkerRef {
+            tenant: fleet.info.tenant.clone(),
+            worker_id: "bench".into(),
+            code_hash: code_hash.into(),
+        }),
+        bundle: None,
+        invocation: Some(pb::node_invoke_request::Invocation::Call(call())),
+        limits: None,
+        grants: None,
+        one_off: false,
+    };
+    let mut node = WorkerNodeClient::new(lazy_channel(fleet.node_addr(&node_id)?));
+    let outcome = node
+        .invoke(request.clone())
+        .await
+        .context("WorkerNode.Invoke for the bare server's outcome")?
+        .into_inner();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(WorkerNodeServer::new(BareNode { outcome }))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async {
+                    let _ = stopped.await;
+                },
+            ),
+    );
+    let mut client = WorkerNodeClient::new(lazy_channel(&addr));
+    let mut samples = Vec::with_capacity(calls);
+    for n in 0..calls + WARM_UP {
+        let mut message = tonic::Request::new(request.clone());
+        message.set_timeout(CALL_TIMEOUT);
+        let t = Instant::now();
+        client.invoke(message).await.context("the bare server")?;
+        if n >= WARM_UP {
+            samples.push(ms(t));
+        }
+    }
+    let _ = stop.send(());
+    server.await?.context("the bare server")?;
+    Ok(json!({
+        "calls": calls,
+        "round_trip": Summary::of(&samples),
     }))
 }
 

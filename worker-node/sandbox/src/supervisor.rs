@@ -126,7 +126,10 @@ pub struct Loaded {
     pub placement_ms: f64,
     /// What the Worker's top-level code logged.
     pub logs: Vec<LogLine>,
-    /// V8 heap in use after the load.
+    /// V8 heap in use after the load: measured for a sandbox's first load;
+    /// for later ones the previous load's figure, since the sandbox measures
+    /// after answering and the Worker's first invocation reports the
+    /// measured heap.
     pub heap_used_bytes: u64,
     /// Whether the isolate was pre-warmed.
     pub prewarmed_isolate: bool,

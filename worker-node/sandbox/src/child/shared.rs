@@ -40,6 +40,9 @@ pub(super) struct Shared {
     pub next_call: AtomicU64,
     /// Isolates assigned to Workers (not counting pre-warmed ones).
     pub live_isolates: AtomicUsize,
+    /// V8 heap measured after the latest load, bytes (0: none yet): what
+    /// the next load reports while its own is measured after the answer.
+    pub last_load_heap: AtomicU64,
     /// The options the sandbox was started with.
     pub options: ChildOptions,
 }
@@ -55,6 +58,7 @@ impl Shared {
             host_calls: Mutex::new(HashMap::new()),
             next_call: AtomicU64::new(1),
             live_isolates: AtomicUsize::new(0),
+            last_load_heap: AtomicU64::new(0),
             options,
         }
     }

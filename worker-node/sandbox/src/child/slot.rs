@@ -211,6 +211,7 @@ impl Slot {
 
     /// An isolate with `bundle` loaded under `limits`: a pre-warmed one when
     /// there is one, else a new one. Also says whether it was pre-warmed.
+    /// The caller pokes the refill thread once it has answered.
     fn fresh_loaded(
         &self,
         bundle: &Bundle,
@@ -224,7 +225,6 @@ impl Slot {
                 false,
             ),
         };
-        let _ = self.refill.send(());
         fresh.set_limits(limits);
         // One tenant per sandbox: its growth is this tenant's, and stopping the
         // Worker beats the cgroup killing all of them.
@@ -234,25 +234,39 @@ impl Slot {
     }
 
     /// Loads the slot's Worker; false if it failed (the slot then ends).
+    ///
+    /// The answer goes out before the heap is measured and before the
+    /// pre-warmed isolate taken is replaced: both cost milliseconds of CPU
+    /// the caller need not wait for. A sandbox's first load waits for its
+    /// measurement; later ones report the previous load's figure, and the
+    /// Worker's first invocation (queued behind the measurement) reports
+    /// its own.
     fn load(&mut self, id: u64, limits: Limits, bundle: Bundle) -> bool {
         let started = Instant::now();
         match self.fresh_loaded(&bundle, limits) {
             Ok((fresh, report, prewarmed)) => {
-                let heap = fresh.heap_stats().map(|h| h.used_heap_size).unwrap_or(0);
-                self.last_heap = heap;
+                let known = self.shared.last_load_heap.load(Ordering::Relaxed);
+                let measured = (known == 0).then(|| heap_of(&fresh));
                 let loaded = Loaded {
                     load_ms: started.elapsed().as_secs_f64() * 1e3,
                     logs: report.logs,
-                    heap_used_bytes: heap,
+                    heap_used_bytes: measured.unwrap_or(known),
                     prewarmed,
                 };
                 self.shared.send(id, Reply::Loaded(Ok(loaded)));
+                let heap = measured.unwrap_or_else(|| heap_of(&fresh));
+                self.last_heap = heap;
+                if heap > 0 {
+                    self.shared.last_load_heap.store(heap, Ordering::Relaxed);
+                }
                 self.isolate = Some(fresh);
                 self.worker = Some((bundle, limits));
+                let _ = self.refill.send(());
                 true
             }
             Err(error) => {
                 self.shared.send(id, Reply::Loaded(Err(error)));
+                let _ = self.refill.send(());
                 false
             }
         }
@@ -265,8 +279,9 @@ impl Slot {
             return Ok(0.0);
         };
         let started = Instant::now();
-        let (fresh, _, _) = self.fresh_loaded(bundle, *limits)?;
-        self.isolate = Some(fresh);
+        let fresh = self.fresh_loaded(bundle, *limits);
+        let _ = self.refill.send(());
+        self.isolate = Some(fresh?.0);
         Ok(started.elapsed().as_secs_f64() * 1e3)
     }
 
@@ -312,6 +327,11 @@ impl Slot {
         self.watch = Watch::start(live);
         self.calls_since_heap += 1;
     }
+}
+
+/// The V8 heap `isolate` uses now, bytes (0 if it did not answer).
+fn heap_of(isolate: &Isolate) -> u64 {
+    isolate.heap_stats().map_or(0, |h| h.used_heap_size)
 }
 
 /// Watching an isolate after its invocation: its thread should fall idle,
