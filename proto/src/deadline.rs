@@ -43,9 +43,9 @@ pub fn grpc_timeout(
     let Some(value) = metadata.get(GRPC_TIMEOUT) else {
         return Ok(None);
     };
-    let text = value.to_str().map_err(|_| {
-        MalformedTimeout(String::from_utf8_lossy(value.as_bytes()).into_owned())
-    })?;
+    let text = value
+        .to_str()
+        .map_err(|_| MalformedTimeout(String::from_utf8_lossy(value.as_bytes()).into_owned()))?;
     parse_grpc_timeout(text)
         .map(Some)
         .ok_or_else(|| MalformedTimeout(text.to_owned()))
@@ -67,7 +67,17 @@ mod tests {
             parse_grpc_timeout("99999999H"),
             Some(Duration::from_secs(99_999_999 * 3600))
         );
-        for bad in ["", "m", "123456789m", "12x", "-1S", "1.5S", "5é", "é5m", " 5m"] {
+        for bad in [
+            "",
+            "m",
+            "123456789m",
+            "12x",
+            "-1S",
+            "1.5S",
+            "5é",
+            "é5m",
+            " 5m",
+        ] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
         }
     }
