@@ -117,7 +117,7 @@ impl Authenticator {
         timeout: Duration,
     ) -> Result<Known, Status> {
         let answer = cp
-            .call(|mut c| {
+            .read(|mut c| {
                 let mut req = tonic::Request::new(pb::AuthenticateRequest {
                     api_key: api_key.to_string(),
                 });

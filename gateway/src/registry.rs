@@ -63,7 +63,7 @@ impl WorkerCache {
             return Ok(w.clone());
         }
         let got = cp
-            .call(|mut c| {
+            .read(|mut c| {
                 let req = ctx.request(pb::CpGetWorkerRequest {
                     tenant: tenant.to_string(),
                     worker_id: worker_id.to_string(),

@@ -30,6 +30,12 @@ use tonic::transport::Endpoint;
 /// How long a TCP connect to a node or control plane may take (loopback
 /// and one data centre; a dead host should fail fast and be skipped).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Tries of a control-plane read that keeps answering UNAVAILABLE; with
+/// the pauses doubling from [`READ_RETRY_FIRST_PAUSE`] they span about
+/// 0.4 s, an election's length.
+const READ_ATTEMPTS: u32 = 5;
+/// The first pause between those tries.
+const READ_RETRY_FIRST_PAUSE: Duration = Duration::from_millis(25);
 /// HTTP/2 keep-alive ping interval on idle upstream connections.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -100,6 +106,29 @@ impl ControlPlanes {
             call(client)
         })
         .await
+    }
+
+    /// [`ControlPlanes::call`] for a read, which is safe to repeat: an
+    /// UNAVAILABLE answer (the cluster is electing a leader, or its leader
+    /// cannot confirm leadership yet) is retried a few times with backoff,
+    /// within the request's own deadline, instead of reaching the client.
+    pub async fn read<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    where
+        F: FnMut(ControlPlaneClient<Traced>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let mut pause = READ_RETRY_FIRST_PAUSE;
+        for _ in 1..READ_ATTEMPTS {
+            match self.call(&mut call).await {
+                Err(status) if status.code() == Code::Unavailable => {
+                    tracing::debug!(%status, "control-plane read unavailable; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                answer => return answer,
+            }
+        }
+        self.call(&mut call).await
     }
 
     /// Like [`ControlPlanes::call`], for the ClusterAdmin service.

@@ -105,7 +105,7 @@ pub(super) async fn export_billing(
     let r = req.into_inner();
     let out = shared
         .cp
-        .call(|mut c| {
+        .read(|mut c| {
             let req = ctx.request(r.clone());
             async move { c.export_billing(req?).await }
         })
@@ -128,7 +128,7 @@ pub(super) async fn cluster_status(
         .await?;
     let nodes = shared
         .cp
-        .call(|mut c| {
+        .read(|mut c| {
             let req = ctx.request(pb::ListNodesRequest {});
             async move { c.list_nodes(req?).await }
         })

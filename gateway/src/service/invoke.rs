@@ -16,6 +16,7 @@ use tonic::metadata::MetadataValue;
 
 use super::Shared;
 use crate::context::CallCtx;
+use crate::context::Caller;
 use crate::context::EDGE_NODE;
 use crate::context::EDGE_REGION;
 use crate::context::caller;
@@ -35,11 +36,13 @@ pub(super) async fn invoke(
     shared: &Shared,
     req: Request<pb::InvokeRequest>,
 ) -> Result<Response<pb::InvokeOutcome>, Status> {
-    let who = caller(&req)?;
-    let ctx = CallCtx::of(&req, shared.config.default_timeout);
-    let location = locate(shared, &req)?;
-    let idempotent = idempotent(req.metadata());
-    let r = req.into_inner();
+    let Arrival {
+        who,
+        ctx,
+        location,
+        idempotent,
+        message: r,
+    } = Arrival::of(shared, req)?;
     validate::worker_id(&r.worker_id)?;
     validate::limits(r.limits.as_ref())?;
     let invocation = match r.invocation {
@@ -74,11 +77,13 @@ pub(super) async fn run_inline(
     shared: &Shared,
     req: Request<pb::RunInlineRequest>,
 ) -> Result<Response<pb::InvokeOutcome>, Status> {
-    let who = caller(&req)?;
-    let ctx = CallCtx::of(&req, shared.config.default_timeout);
-    let location = locate(shared, &req)?;
-    let idempotent = idempotent(req.metadata());
-    let r = req.into_inner();
+    let Arrival {
+        who,
+        ctx,
+        location,
+        idempotent,
+        message: r,
+    } = Arrival::of(shared, req)?;
     let bundle = validate::bundle(r.bundle.as_ref())?;
     validate::limits(r.limits.as_ref())?;
     let one_off = r.worker_id.is_empty();
@@ -124,6 +129,29 @@ pub(super) async fn run_inline(
         }
     };
     dispatch(shared, &ctx, location, placement, node_req, idempotent).await
+}
+
+/// What every invocation request brings beside its message: who sent it,
+/// its deadline and request id, where the client is, and whether it may be
+/// repeated.
+struct Arrival<T> {
+    who: Caller,
+    ctx: CallCtx,
+    location: Coordinates,
+    idempotent: bool,
+    message: T,
+}
+
+impl<T> Arrival<T> {
+    fn of(shared: &Shared, req: Request<T>) -> Result<Self, Status> {
+        Ok(Arrival {
+            who: caller(&req)?,
+            ctx: CallCtx::of(&req, shared.config.default_timeout),
+            location: locate(shared, &req)?,
+            idempotent: idempotent(req.metadata()),
+            message: req.into_inner(),
+        })
+    }
 }
 
 fn no_invocation() -> Status {

@@ -74,7 +74,7 @@ pub(super) async fn list(
     let ctx = CallCtx::of(&req, shared.config.default_timeout);
     let out = shared
         .cp
-        .call(|mut c| {
+        .read(|mut c| {
             let req = ctx.request(pb::CpListWorkersRequest {
                 tenant: who.tenant.clone(),
             });
