@@ -345,24 +345,30 @@ async fn cold_run_inline(fleet: &Fleet<'_>, runs: usize) -> Result<Value> {
     }))
 }
 
+/// The warm call as the gateway sends it to a worker node: the stored
+/// `bench` Worker, named by its code hash.
+fn bench_on_node(fleet: &Fleet<'_>, code_hash: &str) -> pb::NodeInvokeRequest {
+    pb::NodeInvokeRequest {
+        worker: Some(pb::WorkerRef {
+            tenant: fleet.info.tenant.clone(),
+            worker_id: "bench".into(),
+            code_hash: code_hash.into(),
+        }),
+        bundle: None,
+        invocation: Some(pb::node_invoke_request::Invocation::Call(call())),
+        limits: None,
+        grants: None,
+        one_off: false,
+    }
+}
+
 /// The same warm call sent straight to the serving node's WorkerNode.Invoke
 /// and through the gateway, alternating which goes first.
 async fn added_latency(fleet: &Fleet<'_>, code_hash: &str, pairs: usize) -> Result<Value> {
     let node_id = fleet.invoke(fleet.gateway.clone()).await?;
     let mut node = WorkerNodeClient::new(lazy_channel(fleet.node_addr(&node_id)?));
     let direct_request = || {
-        let mut request = tonic::Request::new(pb::NodeInvokeRequest {
-            worker: Some(pb::WorkerRef {
-                tenant: fleet.info.tenant.clone(),
-                worker_id: "bench".into(),
-                code_hash: code_hash.into(),
-            }),
-            bundle: None,
-            invocation: Some(pb::node_invoke_request::Invocation::Call(call())),
-            limits: None,
-            grants: None,
-            one_off: false,
-        });
+        let mut request = tonic::Request::new(bench_on_node(fleet, code_hash));
         request.set_timeout(CALL_TIMEOUT);
         request
     };
@@ -439,18 +445,7 @@ impl WorkerNode for BareNode {
 /// (client and server here, TCP_NODELAY as the fleet sets it).
 async fn bare_grpc_hop(fleet: &Fleet<'_>, code_hash: &str, calls: usize) -> Result<Value> {
     let node_id = fleet.invoke(fleet.gateway.clone()).await?;
-    let request = pb::NodeInvokeRequest {
-        worker: Some(pb::WorkerRef {
-            tenant: fleet.info.tenant.clone(),
-            worker_id: "bench".into(),
-            code_hash: code_hash.into(),
-        }),
-        bundle: None,
-        invocation: Some(pb::node_invoke_request::Invocation::Call(call())),
-        limits: None,
-        grants: None,
-        one_off: false,
-    };
+    let request = bench_on_node(fleet, code_hash);
     let mut node = WorkerNodeClient::new(lazy_channel(fleet.node_addr(&node_id)?));
     let outcome = node
         .invoke(request.clone())

@@ -38,9 +38,7 @@ pub(super) async fn invoke(
 ) -> Result<Response<pb::InvokeOutcome>, Status> {
     let Arrival {
         who,
-        ctx,
-        location,
-        idempotent,
+        route,
         message: r,
     } = Arrival::of(shared, req)?;
     validate::worker_id(&r.worker_id)?;
@@ -52,7 +50,7 @@ pub(super) async fn invoke(
     };
     let stored = shared
         .workers
-        .resolve(&shared.cp, &ctx, &who.tenant, &r.worker_id)
+        .resolve(&shared.cp, &route.ctx, &who.tenant, &r.worker_id)
         .await?;
     let node_req = pb::NodeInvokeRequest {
         worker: Some(pb::WorkerRef {
@@ -70,7 +68,7 @@ pub(super) async fn invoke(
         tenant: &who.tenant,
         worker_id: &r.worker_id,
     };
-    dispatch(shared, &ctx, location, placement, node_req, idempotent).await
+    route.dispatch(shared, placement, node_req).await
 }
 
 pub(super) async fn run_inline(
@@ -79,12 +77,10 @@ pub(super) async fn run_inline(
 ) -> Result<Response<pb::InvokeOutcome>, Status> {
     let Arrival {
         who,
-        ctx,
-        location,
-        idempotent,
+        route,
         message: r,
     } = Arrival::of(shared, req)?;
-    let bundle = validate::bundle(r.bundle.as_ref())?;
+    validate::bundle(r.bundle.as_ref())?;
     validate::limits(r.limits.as_ref())?;
     let one_off = r.worker_id.is_empty();
     if !one_off {
@@ -95,24 +91,13 @@ pub(super) async fn run_inline(
         Some(run_inline_request::Invocation::Call(c)) => node_invoke_request::Invocation::Call(c),
         None => return Err(no_invocation()),
     };
-    let code_hash = edge_proto::code_hash(
-        &bundle.main_module,
-        bundle
-            .modules
-            .iter()
-            .map(|m| (m.name.as_str(), m.source.as_str())),
-    );
-    let worker_id = if one_off {
-        // Each one-off run is its own unique Worker for billing.
-        format!("inline:{}", hex::encode(rand::random::<[u8; 16]>()))
-    } else {
-        r.worker_id.clone()
-    };
+    // The node hashes the bundle it is sent (it trusts no one's hash) and
+    // names each one-off run as its own unique Worker for billing.
     let node_req = pb::NodeInvokeRequest {
         worker: Some(pb::WorkerRef {
             tenant: who.tenant.clone(),
-            worker_id,
-            code_hash,
+            worker_id: r.worker_id.clone(),
+            code_hash: String::new(),
         }),
         bundle: r.bundle,
         invocation: Some(invocation),
@@ -128,17 +113,14 @@ pub(super) async fn run_inline(
             worker_id: &r.worker_id,
         }
     };
-    dispatch(shared, &ctx, location, placement, node_req, idempotent).await
+    route.dispatch(shared, placement, node_req).await
 }
 
 /// What every invocation request brings beside its message: who sent it,
-/// its deadline and request id, where the client is, and whether it may be
-/// repeated.
+/// and how to route it.
 struct Arrival<T> {
     who: Caller,
-    ctx: CallCtx,
-    location: Coordinates,
-    idempotent: bool,
+    route: Route,
     message: T,
 }
 
@@ -146,12 +128,22 @@ impl<T> Arrival<T> {
     fn of(shared: &Shared, req: Request<T>) -> Result<Self, Status> {
         Ok(Arrival {
             who: caller(&req)?,
-            ctx: CallCtx::of(&req, shared.config.default_timeout),
-            location: locate(shared, &req)?,
-            idempotent: idempotent(req.metadata()),
+            route: Route {
+                ctx: CallCtx::of(&req, shared.config.default_timeout),
+                location: locate(shared, &req)?,
+                idempotent: idempotent(req.metadata()),
+            },
             message: req.into_inner(),
         })
     }
+}
+
+/// An invocation's deadline and request id, where its client is, and
+/// whether it may be repeated.
+struct Route {
+    ctx: CallCtx,
+    location: Coordinates,
+    idempotent: bool,
 }
 
 fn no_invocation() -> Status {
@@ -225,66 +217,68 @@ fn judge(status: &Status, idempotent: bool) -> Verdict {
     Verdict::Final
 }
 
-async fn dispatch(
-    shared: &Shared,
-    ctx: &CallCtx,
-    location: Coordinates,
-    placement: Placement<'_>,
-    mut node_req: pb::NodeInvokeRequest,
-    idempotent: bool,
-) -> Result<Response<pb::InvokeOutcome>, Status> {
-    let snapshot = shared.nodes.current();
-    let order = candidates(&snapshot.nodes, location, placement, |id| {
-        shared.nodes.is_failed(id)
-    });
-    let attempts = order.len().min(shared.config.retry_budget as usize + 1);
-    if attempts == 0 {
-        return Err(Status::unavailable(
-            "no healthy worker node with spare capacity in any region; retry later",
-        ));
-    }
-    let mut last: Option<Status> = None;
-    for (i, node) in order.iter().take(attempts).enumerate() {
-        // Keep a copy only while another attempt may follow.
-        let message = if i + 1 < attempts {
-            node_req.clone()
-        } else {
-            std::mem::take(&mut node_req)
-        };
-        let request = ctx.request(message)?;
-        let mut client = shared.channels.client(&node.grpc_addr)?;
-        match client.invoke(request).await {
-            Ok(resp) => return Ok(relabel(resp, node)),
-            // The node's server or our own client cut the call at the
-            // deadline (tonic says CANCELLED "Timeout expired"): to the
-            // client that is its deadline, whichever side noticed first.
-            Err(status) if ran_out_of_time(&status, ctx) => {
-                return Err(tag_status(
-                    Status::deadline_exceeded(format!(
-                        "the deadline passed while worker node {} ran the request",
-                        node.node_id
-                    )),
-                    node,
-                ));
-            }
-            Err(status) => {
-                let verdict = judge(&status, idempotent);
-                tracing::debug!(node = %node.node_id, %status, ?verdict, "node attempt failed");
-                if matches!(verdict, Verdict::NotReached | Verdict::Refused) {
-                    shared.nodes.mark_failed(&node.node_id);
+impl Route {
+    /// Sends `node_req` to the best candidate node, and on to the next ones
+    /// within the retry budget when that is safe.
+    async fn dispatch(
+        &self,
+        shared: &Shared,
+        placement: Placement<'_>,
+        mut node_req: pb::NodeInvokeRequest,
+    ) -> Result<Response<pb::InvokeOutcome>, Status> {
+        let snapshot = shared.nodes.current();
+        let order = candidates(&snapshot.nodes, self.location, placement, |id| {
+            shared.nodes.is_failed(id)
+        });
+        let attempts = order.len().min(shared.config.retry_budget as usize + 1);
+        if attempts == 0 {
+            return Err(Status::unavailable(
+                "no healthy worker node with spare capacity in any region; retry later",
+            ));
+        }
+        let mut last: Option<Status> = None;
+        for (i, node) in order.iter().take(attempts).enumerate() {
+            // Keep a copy only while another attempt may follow.
+            let message = if i + 1 < attempts {
+                node_req.clone()
+            } else {
+                std::mem::take(&mut node_req)
+            };
+            let request = self.ctx.request(message)?;
+            let mut client = shared.channels.client(&node.grpc_addr)?;
+            match client.invoke(request).await {
+                Ok(resp) => return Ok(relabel(resp, node)),
+                // The node's server or our own client cut the call at the
+                // deadline (tonic says CANCELLED "Timeout expired"): to the
+                // client that is its deadline, whichever side noticed first.
+                Err(status) if ran_out_of_time(&status, &self.ctx) => {
+                    return Err(tag_status(
+                        Status::deadline_exceeded(format!(
+                            "the deadline passed while worker node {} ran the request",
+                            node.node_id
+                        )),
+                        node,
+                    ));
                 }
-                if verdict == Verdict::Final {
-                    return Err(tag_status(status, node));
+                Err(status) => {
+                    let verdict = judge(&status, self.idempotent);
+                    tracing::debug!(node = %node.node_id, %status, ?verdict, "node attempt failed");
+                    if matches!(verdict, Verdict::NotReached | Verdict::Refused) {
+                        shared.nodes.mark_failed(&node.node_id);
+                    }
+                    if verdict == Verdict::Final {
+                        return Err(tag_status(status, node));
+                    }
+                    last = Some(tag_status(status, node));
                 }
-                last = Some(tag_status(status, node));
             }
         }
+        let last = last.map(|s| format!(" (last: {}: {})", s.code(), s.message()));
+        Err(Status::unavailable(format!(
+            "no worker node could serve the request after {attempts} attempt(s){}; retry later",
+            last.unwrap_or_default()
+        )))
     }
-    let last = last.map(|s| format!(" (last: {}: {})", s.code(), s.message()));
-    Err(Status::unavailable(format!(
-        "no worker node could serve the request after {attempts} attempt(s){}; retry later",
-        last.unwrap_or_default()
-    )))
 }
 
 /// Whether a failed attempt ended because the request's deadline came.
